@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make run` and `make test`. Each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+OUT ?= out/run
+ARGS ?=
+
+.PHONY: run test lint bench bench-quick simulate clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+## run: simulate a social network, run the reciprocity job on the DirectRunner, print the summary.
+run: $(STAMP)
+	$(BIN)/python -m pipelines.reciprocity --output $(OUT) $(ARGS)
+
+## test: lint, then the whole suite.
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q -ra
+
+lint: $(STAMP)
+	$(BIN)/ruff check pipelines tests
+	$(BIN)/ruff format --check pipelines tests
+
+## bench: every performance figure in one run (bench/results/*.json); bench-quick: 100k events.
+bench: $(STAMP)
+	$(BIN)/python -m pipelines.bench $(ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m pipelines.bench --quick $(ARGS)
+
+simulate: $(STAMP)
+	$(BIN)/python -m pipelines.simulate --output .cache/sim/events.avro $(ARGS)
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

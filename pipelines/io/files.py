@@ -1,0 +1,169 @@
+"""File IO: SocialEvent replay from Avro container files or JSON Lines, and JSON Lines outputs.
+
+Reading never raises on data: an undecodable line, an Avro block that cannot be read, or a record that
+breaks the contract becomes a dead letter carrying its reason, its source (file and line/record number) and
+the original line or record, and the read goes on.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.model.events import ContractError, SocialEvent, event_from_record, iso_utc
+
+NAMESPACE = "reciprocity"
+DEAD_LETTER = "dead_letter"
+SUPPORTED_SUFFIXES = (".avro", ".jsonl", ".json")
+
+
+def dead_letter(reason: str, source: str, raw: bytes | str) -> dict[str, Any]:
+    """The DeadLetter record (schemas/DeadLetter.avsc)."""
+    return {
+        "reason": reason.splitlines()[0] if reason else "unknown",
+        "source": source,
+        "raw": raw.encode("utf-8") if isinstance(raw, str) else bytes(raw),
+        "seen_at": int(time.time() * 1000),
+    }
+
+
+def expand_inputs(pattern: str) -> list[str]:
+    """Every file the pattern (a path, a directory or a glob) names; ValueError with one line otherwise."""
+    if os.path.isdir(pattern):
+        pattern = os.path.join(pattern, "*")
+    try:
+        matched = FileSystems.match([pattern])[0].metadata_list
+    except Exception as error:  # the filesystem's own error type varies; its message is what matters
+        raise ValueError(f"--input: cannot list {pattern!r}: {error}") from None
+    files = sorted(m.path for m in matched if m.path.endswith(SUPPORTED_SUFFIXES))
+    if not files:
+        raise ValueError(f"--input: no .avro or .jsonl file matches {pattern!r}")
+    return files
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="backslashreplace")
+    return str(value)
+
+
+class ReadEventFileFn(beam.DoFn):
+    """A file path in, SocialEvents out (main output) and dead letters (tagged output)."""
+
+    def __init__(self) -> None:
+        self._events = {}
+        self._dead = beam.metrics.Metrics.counter(NAMESPACE, "dead_letters")
+
+    def _count(self, event: SocialEvent) -> None:
+        counter = self._events.get(event.event_type)
+        if counter is None:
+            counter = self._events[event.event_type] = beam.metrics.Metrics.counter(
+                NAMESPACE, f"events_read_{event.event_type}"
+            )
+        counter.inc()
+
+    def process(self, path: str) -> Iterator[Any]:
+        records = self._avro(path) if path.endswith(".avro") else self._jsonl(path)
+        for source, record, raw in records:
+            if isinstance(record, ContractError):
+                self._dead.inc()
+                yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(str(record), source, raw))
+                continue
+            try:
+                event = event_from_record(record)
+            except ContractError as error:
+                self._dead.inc()
+                raw = raw if raw is not None else json.dumps(record, default=_json_default)
+                yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(str(error), source, raw))
+                continue
+            self._count(event)
+            yield event
+
+    @staticmethod
+    def _jsonl(path: str) -> Iterator[tuple[str, Any, bytes | None]]:
+        with FileSystems.open(path) as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                source = f"{path}:{number}"
+                try:
+                    yield source, json.loads(line), line.rstrip(b"\r\n")
+                except ValueError as error:  # JSONDecodeError and UnicodeDecodeError alike
+                    yield source, ContractError(f"not valid JSON: {error}"), line.rstrip(b"\r\n")
+
+    @staticmethod
+    def _avro(path: str) -> Iterator[tuple[str, Any, bytes | None]]:
+        import fastavro
+
+        number = 0
+        with FileSystems.open(path) as handle:
+            try:
+                for number, record in enumerate(fastavro.reader(handle), 1):  # noqa: B007
+                    yield f"{path}#{number}", record, None
+            except Exception as error:  # fastavro raises many types on corrupt input; all mean the same
+                yield (
+                    f"{path}#{number + 1}",
+                    ContractError(f"unreadable Avro data after record {number}: {type(error).__name__}: {error}"),
+                    b"",
+                )
+
+
+class ReadEventFiles(beam.PTransform):
+    """Replays SocialEvents from files. Output: {"events": ..., "dead_letter": ...}."""
+
+    def __init__(self, pattern: str) -> None:
+        super().__init__()
+        self._files = expand_inputs(pattern)
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
+        outputs = (
+            pbegin
+            | "Files" >> beam.Create(self._files)
+            | "Read" >> beam.ParDo(ReadEventFileFn()).with_outputs(DEAD_LETTER, main="events")
+        )
+        return {"events": outputs.events, "dead_letter": outputs[DEAD_LETTER]}
+
+
+def to_json_line(record: dict[str, Any]) -> str:
+    """One output line: epoch-millisecond times become ISO-8601 UTC, bytes become text."""
+    return json.dumps(_jsonable(record), ensure_ascii=False, sort_keys=False)
+
+
+_TIME_FIELDS = frozenset({"window_start", "window_end", "seen_at", "event_time"})
+
+
+def _jsonable(value: Any, key: str | None = None) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return "base64:" + base64.b64encode(value).decode("ascii")
+    if key in _TIME_FIELDS and isinstance(value, int) and not isinstance(value, bool):
+        return iso_utc(value)
+    return value
+
+
+class WriteJsonLines(beam.PTransform):
+    """One JSON Lines file at exactly `path` (a single shard, so users find DIR/alerts.jsonl)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self._path = path
+
+    def expand(self, records: beam.PCollection) -> beam.pvalue.PDone:
+        return (
+            records
+            | "ToJson" >> beam.Map(to_json_line)
+            | "Write" >> beam.io.WriteToText(self._path, num_shards=1, shard_name_template="")
+        )

@@ -1,0 +1,317 @@
+"""The rolling reciprocity engine of one account: panes in, windows and alert changes out.
+
+Every contribution is folded once into its period pane. Sliding the window one period adds the entering
+pane and removes the leaving one; only the counterparts those two panes touch are re-evaluated, and every
+other figure is a running sum. So the cost per event does not grow with W/P, and the cost per window is
+constant (plus the counterparts that changed).
+
+The same engine serves the batch path (all contributions, then `advance()` to the end) and the streaming
+path (a stateful DoFn adds what arrived and advances to the watermark). Panes already evaluated are sealed:
+a contribution for one of them is late and refused, never silently merged into published windows.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from typing import Any
+
+from pipelines.model import contributions as c
+from pipelines.model.alerts import FIRING, make_alert, next_status
+from pipelines.model.config import ReciprocityConfig
+from pipelines.model.metrics import FAN_TIERS, PEER_TIERS, WindowCounts, should_publish, window_record
+from pipelines.model.windows import pane_of
+
+# Per-pane counters, summed over the window.
+POSTS, BIOS, PREACHING, REPLIES, SELF_SERVING, PROACTIVE, DELEGATED, SHARES, SHARES_OF_OTHERS = range(9)
+_N_COUNTERS = 9
+IGNORED_EVIDENCE = 5
+
+
+class _Pane:
+    """One period of one account. Open while contributions may arrive, then summarised when sealed."""
+
+    __slots__ = ("counters", "index", "own_followers", "pairs", "preaching_text")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.counters = [0] * _N_COUNTERS
+        self.own_followers: int | None = None
+        # open: counterpart -> [first_in, out_times, followers]
+        # sealed: counterpart -> (first_in, first_answer_in_pane, first_out, followers)
+        self.pairs: dict[str, Any] = {}
+        self.preaching_text: tuple[int, str] | None = None
+
+    def seal(self) -> None:
+        sealed = {}
+        for counterpart, (first_in, outs, followers) in self.pairs.items():
+            first_out = min(outs) if outs else None
+            answer = None
+            if first_in is not None and outs:
+                after = [t for t in outs if t >= first_in]
+                answer = min(after) if after else None
+            sealed[counterpart] = (first_in, answer, first_out, followers)
+        self.pairs = sealed
+
+
+class AccountEngine:
+    """Incremental sliding-window state of one account. Picklable (Beam state) without its config."""
+
+    def __init__(self, account_id: str, config: ReciprocityConfig) -> None:
+        self.account_id = account_id
+        self.config = config
+        self._open: dict[int, _Pane] = {}
+        self._window: deque[_Pane] = deque()  # sealed, non-empty panes inside the current window
+        self._next_end: int | None = None  # index of the next window end to evaluate
+        self._sealed_below: int | None = None  # panes below this index are sealed
+        self._pair_panes: dict[str, deque[tuple[int, Any]]] = {}
+        self._pair_state: dict[str, tuple] = {}
+        self._sums = [0] * _N_COUNTERS
+        self._n_in = self._n_resp = self._n_out = 0
+        self._n_fan_in = self._n_fan_resp = self._n_peer = 0
+        self._response_seconds: list[float] = []
+        self._followers_max: deque[tuple[int, int]] = deque()  # monotonic: sliding maximum
+        self._firing = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The config (watchlist included) is the same for every account: never store it per key.
+        return {name: value for name, value in self.__dict__.items() if name != "config"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.config = None  # type: ignore[assignment]  # re-attached by `restore`
+
+    @classmethod
+    def restore(cls, engine: AccountEngine, config: ReciprocityConfig) -> AccountEngine:
+        engine.config = config
+        return engine
+
+    # ---- input -------------------------------------------------------------------------------------
+    def add(self, contribution: c.Contribution) -> bool:
+        """Folds one contribution into its pane; False (and nothing changes) if that pane is sealed."""
+        t, kind, counterpart, cp_followers, own_followers, flags, text, _ = contribution
+        index = pane_of(t, self.config.period_ms)
+        if self._sealed_below is not None and index < self._sealed_below:
+            return False
+        pane = self._open.get(index)
+        if pane is None:
+            pane = self._open[index] = _Pane(index)
+        if own_followers is not None and (pane.own_followers is None or own_followers > pane.own_followers):
+            pane.own_followers = own_followers
+        counters = pane.counters
+        if kind == c.INBOUND or kind == c.OUTBOUND:
+            pair = pane.pairs.get(counterpart)
+            if pair is None:
+                pair = pane.pairs[counterpart] = [None, [], None]
+            if cp_followers is not None and (pair[2] is None or cp_followers > pair[2]):
+                pair[2] = cp_followers
+            if kind == c.INBOUND:
+                if pair[0] is None or t < pair[0]:
+                    pair[0] = t
+                return True
+            pair[1].append(t)
+            if flags & c.REPLY:
+                counters[REPLIES] += 1
+                counters[SELF_SERVING] += 1 if flags & c.SELF_SERVING else 0
+                counters[PROACTIVE] += 1 if flags & c.PROACTIVE else 0
+                counters[DELEGATED] += 1 if flags & c.DELEGATED else 0
+            if flags & c.SHARE:
+                counters[SHARES] += 1
+                counters[SHARES_OF_OTHERS] += 1
+        elif kind == c.POST or kind == c.PROFILE:
+            counters[POSTS if kind == c.POST else BIOS] += 1
+            if flags & c.PREACHING:
+                counters[PREACHING] += 1
+                if text is not None and (pane.preaching_text is None or (t, text) > pane.preaching_text):
+                    pane.preaching_text = (t, text)  # the latest; ties broken by text, not arrival order
+        elif flags & c.SHARE:
+            counters[SHARES] += 1
+        return True
+
+    @property
+    def sealed_below(self) -> int | None:
+        """Index of the first pane still open to contributions (None before the first evaluation)."""
+        return self._sealed_below
+
+    # ---- time --------------------------------------------------------------------------------------
+    def next_deadline(self) -> int | None:
+        """Event time (ms) at which the next window can be evaluated, or None when idle."""
+        if self._window:
+            assert self._next_end is not None
+            return self._next_end * self.config.period_ms
+        if self._open:
+            return (min(self._open) + 1) * self.config.period_ms
+        return None
+
+    def advance(self, until_ms: int | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Evaluates every window ending at or before until_ms (all of them when None), in order.
+
+        Returns (published windows, alerts).
+        """
+        windows: list[dict[str, Any]] = []
+        alerts: list[dict[str, Any]] = []
+        period = self.config.period_ms
+        n = self.config.panes_per_window
+        last_end = None if until_ms is None else until_ms // period
+        while True:
+            if not self._window:
+                if not self._open:
+                    break
+                first_useful = min(self._open) + 1
+                if self._next_end is None or first_useful > self._next_end:
+                    self._next_end = first_useful
+            end = self._next_end
+            assert end is not None
+            if last_end is not None and end > last_end:
+                break
+            leaving = end - 1 - n
+            if self._window and self._window[0].index == leaving:
+                self._leave(self._window.popleft())
+            entering = self._open.pop(end - 1, None)
+            if entering is not None:
+                entering.seal()
+                self._window.append(entering)
+                self._enter(entering)
+            self._sealed_below = end
+            self._next_end = end + 1
+            if self._window:
+                self._evaluate(end * period, windows, alerts)
+        return windows, alerts
+
+    # ---- sliding -----------------------------------------------------------------------------------
+    def _enter(self, pane: _Pane) -> None:
+        for i, value in enumerate(pane.counters):
+            self._sums[i] += value
+        if pane.own_followers is not None:
+            maxima = self._followers_max
+            while maxima and maxima[-1][1] <= pane.own_followers:
+                maxima.pop()
+            maxima.append((pane.index, pane.own_followers))
+        for counterpart, summary in pane.pairs.items():
+            entries = self._pair_panes.get(counterpart)
+            if entries is None:
+                entries = self._pair_panes[counterpart] = deque()
+            entries.append((pane.index, summary))
+            self._refresh_pair(counterpart, entries)
+
+    def _leave(self, pane: _Pane) -> None:
+        for i, value in enumerate(pane.counters):
+            self._sums[i] -= value
+        if self._followers_max and self._followers_max[0][0] == pane.index:
+            self._followers_max.popleft()
+        for counterpart in pane.pairs:
+            entries = self._pair_panes[counterpart]
+            entries.popleft()
+            if not entries:
+                del self._pair_panes[counterpart]
+            self._refresh_pair(counterpart, entries)
+
+    def _refresh_pair(self, counterpart: str, entries: deque[tuple[int, Any]]) -> None:
+        """Replaces the counterpart's share of the running sums by its share under the current window."""
+        old = self._pair_state.pop(counterpart, None)
+        if old is not None:
+            self._apply(old, -1)
+        if not entries:
+            return
+        first_in = answer = None
+        outbound = False
+        followers = None
+        for _, (pane_first_in, pane_answer, pane_first_out, pane_followers) in entries:
+            if pane_followers is not None and (followers is None or pane_followers > followers):
+                followers = pane_followers
+            if pane_first_out is not None:
+                outbound = True
+            if first_in is None:
+                if pane_first_in is not None:
+                    first_in, answer = pane_first_in, pane_answer
+            elif answer is None and pane_first_out is not None:
+                answer = pane_first_out  # any answer in a later pane comes after the first inbound
+        tier = self.config.tiers.tier(followers)
+        response = (answer - first_in) / 1000 if first_in is not None and answer is not None else None
+        new = (first_in, response, tier in FAN_TIERS, outbound, tier in PEER_TIERS)
+        self._pair_state[counterpart] = new
+        self._apply(new, 1)
+
+    def _apply(self, pair: tuple, sign: int) -> None:
+        first_in, response, fan, outbound, peer = pair
+        if first_in is not None:
+            self._n_in += sign
+            if fan:
+                self._n_fan_in += sign
+            if response is not None:
+                self._n_resp += sign
+                if fan:
+                    self._n_fan_resp += sign
+                if sign > 0:
+                    bisect.insort(self._response_seconds, response)
+                else:
+                    del self._response_seconds[bisect.bisect_left(self._response_seconds, response)]
+        if outbound:
+            self._n_out += sign
+            if peer:
+                self._n_peer += sign
+
+    # ---- output ------------------------------------------------------------------------------------
+    def _median_response(self) -> float | None:
+        values = self._response_seconds
+        size = len(values)
+        if not size:
+            return None
+        middle = size // 2
+        return values[middle] if size % 2 else (values[middle - 1] + values[middle]) / 2
+
+    def counts(self) -> WindowCounts:
+        s = self._sums
+        return WindowCounts(
+            inbound=self._n_in,
+            responded=self._n_resp,
+            median_response_seconds=self._median_response(),
+            outbound=self._n_out,
+            fan_inbound=self._n_fan_in,
+            fan_responded=self._n_fan_resp,
+            peer_outbound=self._n_peer,
+            replies=s[REPLIES],
+            self_serving_replies=s[SELF_SERVING],
+            proactive_replies=s[PROACTIVE],
+            delegated_replies=s[DELEGATED],
+            shares=s[SHARES],
+            shares_of_others=s[SHARES_OF_OTHERS],
+            posts=s[POSTS],
+            bios=s[BIOS],
+            preaching_texts=s[PREACHING],
+            own_followers=self._followers_max[0][1] if self._followers_max else None,
+        )
+
+    def _evaluate(self, end_ms: int, windows: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> None:
+        config = self.config
+        if self._n_in < config.min_inbound and not self._may_preach():
+            return  # neither published nor able to change the alert: skip building the record
+        window = window_record(self.account_id, end_ms, self.counts(), config)
+        if should_publish(window, config):
+            windows.append(window)
+        status = next_status(self._firing, window, config)
+        if status is not None:
+            self._firing = status == FIRING
+            alerts.append(make_alert(window, status, self._ignored_engagers(), self._preaching_post(),
+                                     self.account_id in config.watchlist))
+
+    def _may_preach(self) -> bool:
+        return self.account_id in self.config.watchlist or self._sums[PREACHING] >= self.config.min_preaching_posts
+
+    def _ignored_engagers(self) -> list[str]:
+        ignored = [(state[0], cp) for cp, state in self._pair_state.items() if state[0] is not None and state[1] is None]
+        return [cp for _, cp in sorted(ignored)[:IGNORED_EVIDENCE]]
+
+    def _preaching_post(self) -> str | None:
+        latest = max((p.preaching_text for p in self._window if p.preaching_text), default=None)
+        return latest[1] if latest else None
+
+
+def evaluate_account(
+    account_id: str, contributions: Any, config: ReciprocityConfig
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Batch form: every contribution of one account, in any order, evaluated to the last window."""
+    engine = AccountEngine(account_id, config)
+    for contribution in contributions:
+        engine.add(contribution)
+    return engine.advance()

@@ -1,0 +1,31 @@
+from pipelines.model.alerts import FIRING, RESOLVED, alert_id, next_status
+from pipelines.model.config import ReciprocityConfig
+
+CONFIG = ReciprocityConfig(min_inbound=20, max_response_rate=0.10, resolve_response_rate=0.20)
+
+
+def window(inbound, rate, preacher=True):
+    return {"inbound_engagers": inbound, "response_rate": rate, "is_preacher": preacher}
+
+
+def test_fires_for_a_one_way_preacher_only():
+    assert next_status(False, window(20, 0.05), CONFIG) == FIRING
+    assert next_status(False, window(20, 0.05, preacher=False), CONFIG) is None
+    assert next_status(False, window(20, 0.10), CONFIG) is None  # "< max_response_rate"
+
+
+def test_small_windows_change_nothing():
+    assert next_status(False, window(19, 0.0), CONFIG) is None
+    assert next_status(True, window(19, 1.0), CONFIG) is None
+
+
+def test_hysteresis_between_fire_and_resolve():
+    assert next_status(True, window(30, 0.15), CONFIG) is None
+    assert next_status(True, window(30, 0.20), CONFIG) == RESOLVED
+    assert next_status(True, window(30, 0.0), CONFIG) is None  # already firing: no duplicate
+
+
+def test_alert_ids_are_deterministic_and_distinct():
+    assert alert_id("a", 1, FIRING) == alert_id("a", 1, FIRING)
+    assert len({alert_id("a", 1, FIRING), alert_id("a", 1, RESOLVED), alert_id("a", 2, FIRING),
+                alert_id("b", 1, FIRING)}) == 4
