@@ -17,7 +17,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.model.events import ContractError, SocialEvent, event_from_record, iso_utc
+from pipelines.model.events import ContractError, event_from_record, iso_utc
 
 NAMESPACE = "reciprocity"
 DEAD_LETTER = "dead_letter"
@@ -58,16 +58,7 @@ class ReadEventFileFn(beam.DoFn):
     """A file path in, SocialEvents out (main output) and dead letters (tagged output)."""
 
     def __init__(self) -> None:
-        self._events = {}
         self._dead = beam.metrics.Metrics.counter(NAMESPACE, "dead_letters")
-
-    def _count(self, event: SocialEvent) -> None:
-        counter = self._events.get(event.event_type)
-        if counter is None:
-            counter = self._events[event.event_type] = beam.metrics.Metrics.counter(
-                NAMESPACE, f"events_read_{event.event_type}"
-            )
-        counter.inc()
 
     def process(self, path: str) -> Iterator[Any]:
         records = self._avro(path) if path.endswith(".avro") else self._jsonl(path)
@@ -83,7 +74,6 @@ class ReadEventFileFn(beam.DoFn):
                 raw = raw if raw is not None else json.dumps(record, default=_json_default)
                 yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(str(error), source, raw))
                 continue
-            self._count(event)
             yield event
 
     @staticmethod
@@ -105,7 +95,7 @@ class ReadEventFileFn(beam.DoFn):
         number = 0
         with FileSystems.open(path) as handle:
             try:
-                for number, record in enumerate(fastavro.reader(handle), 1):  # noqa: B007
+                for number, record in enumerate(fastavro.reader(handle), 1):
                     yield f"{path}#{number}", record, None
             except Exception as error:  # fastavro raises many types on corrupt input; all mean the same
                 yield (

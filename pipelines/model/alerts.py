@@ -33,7 +33,11 @@ def next_status(firing: bool, window: dict[str, Any], config: ReciprocityConfig)
 
 
 def make_alert(
-    window: dict[str, Any], status: str, ignored_engagers: list[str], preaching_post: str | None, watchlisted: bool
+    window: dict[str, Any],
+    status: str,
+    ignored_engagers: list[str],
+    preaching_post: str | None,
+    watchlisted: bool,
 ) -> dict[str, Any]:
     return {
         "alert_id": alert_id(window["account_id"], window["window_end"], status),

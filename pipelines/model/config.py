@@ -78,9 +78,7 @@ class ReciprocityConfig:
             raise ValueError(f"--min_preaching_posts must be at least 1, got {self.min_preaching_posts}")
         if self.allowed_lateness_ms < 0:
             raise ValueError("--allowed_lateness must not be negative")
-        object.__setattr__(
-            self, "delegation_clients", frozenset(c.strip().lower() for c in self.delegation_clients)
-        )
+        object.__setattr__(self, "delegation_clients", frozenset(c.strip().lower() for c in self.delegation_clients))
 
     @property
     def panes_per_window(self) -> int:

@@ -72,7 +72,10 @@ def route(event: SocialEvent, config: ReciprocityConfig) -> list[tuple[str, Cont
             flags = 0
         return [
             (target, (t, INBOUND, actor, event.followers_count, event.target_followers_count, 0, None, eid)),
-            (actor, (t, OUTBOUND, target, event.target_followers_count, event.followers_count, flags, None, eid)),
+            (
+                actor,
+                (t, OUTBOUND, target, event.target_followers_count, event.followers_count, flags, None, eid),
+            ),
         ]
     if kind == "POST" or kind == "PROFILE":
         preaching = is_preaching(event.text)

@@ -13,6 +13,7 @@ a contribution for one of them is late and refused, never silently merged into p
 from __future__ import annotations
 
 import bisect
+import heapq
 from collections import deque
 from typing import Any
 
@@ -61,6 +62,7 @@ class AccountEngine:
         self.account_id = account_id
         self.config = config
         self._open: dict[int, _Pane] = {}
+        self._open_order: list[int] = []  # heap of the open pane indices
         self._window: deque[_Pane] = deque()  # sealed, non-empty panes inside the current window
         self._next_end: int | None = None  # index of the next window end to evaluate
         self._sealed_below: int | None = None  # panes below this index are sealed
@@ -96,6 +98,7 @@ class AccountEngine:
         pane = self._open.get(index)
         if pane is None:
             pane = self._open[index] = _Pane(index)
+            heapq.heappush(self._open_order, index)
         if own_followers is not None and (pane.own_followers is None or own_followers > pane.own_followers):
             pane.own_followers = own_followers
         counters = pane.counters
@@ -139,8 +142,8 @@ class AccountEngine:
         if self._window:
             assert self._next_end is not None
             return self._next_end * self.config.period_ms
-        if self._open:
-            return (min(self._open) + 1) * self.config.period_ms
+        if self._open_order:
+            return (self._open_order[0] + 1) * self.config.period_ms
         return None
 
     def advance(self, until_ms: int | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -155,27 +158,32 @@ class AccountEngine:
         last_end = None if until_ms is None else until_ms // period
         while True:
             if not self._window:
-                if not self._open:
+                if not self._open_order:
                     break
-                first_useful = min(self._open) + 1
-                if self._next_end is None or first_useful > self._next_end:
-                    self._next_end = first_useful
+                self._next_end = self._open_order[0] + 1  # nothing in between: jump to the next pane
             end = self._next_end
             assert end is not None
             if last_end is not None and end > last_end:
                 break
-            leaving = end - 1 - n
-            if self._window and self._window[0].index == leaving:
+            if self._window and self._window[0].index == end - 1 - n:
                 self._leave(self._window.popleft())
             entering = self._open.pop(end - 1, None)
             if entering is not None:
+                heapq.heappop(self._open_order)  # open panes are never below end - 1: this is the minimum
                 entering.seal()
                 self._window.append(entering)
                 self._enter(entering)
-            self._sealed_below = end
-            self._next_end = end + 1
-            if self._window:
-                self._evaluate(end * period, windows, alerts)
+            following = end + 1
+            if self._window and not self._evaluate(end * period, windows, alerts):
+                # An unpublishable window stays so until a pane enters or the oldest leaves: skip ahead.
+                following = self._window[0].index + n + 1
+                if self._open_order:
+                    following = min(following, self._open_order[0] + 1)
+                if last_end is not None:
+                    following = min(following, last_end + 1)
+                following = max(following, end + 1)
+            self._next_end = following
+            self._sealed_below = following - 1
         return windows, alerts
 
     # ---- sliding -----------------------------------------------------------------------------------
@@ -282,24 +290,35 @@ class AccountEngine:
             own_followers=self._followers_max[0][1] if self._followers_max else None,
         )
 
-    def _evaluate(self, end_ms: int, windows: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> None:
+    def _evaluate(self, end_ms: int, windows: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> bool:
+        """Publishes the window and steps the alert; False when the window could do neither."""
         config = self.config
         if self._n_in < config.min_inbound and not self._may_preach():
-            return  # neither published nor able to change the alert: skip building the record
+            return False
         window = window_record(self.account_id, end_ms, self.counts(), config)
         if should_publish(window, config):
             windows.append(window)
         status = next_status(self._firing, window, config)
         if status is not None:
             self._firing = status == FIRING
-            alerts.append(make_alert(window, status, self._ignored_engagers(), self._preaching_post(),
-                                     self.account_id in config.watchlist))
+            alerts.append(
+                make_alert(
+                    window,
+                    status,
+                    self._ignored_engagers(),
+                    self._preaching_post(),
+                    self.account_id in config.watchlist,
+                )
+            )
+        return True
 
     def _may_preach(self) -> bool:
         return self.account_id in self.config.watchlist or self._sums[PREACHING] >= self.config.min_preaching_posts
 
     def _ignored_engagers(self) -> list[str]:
-        ignored = [(state[0], cp) for cp, state in self._pair_state.items() if state[0] is not None and state[1] is None]
+        ignored = [
+            (state[0], cp) for cp, state in self._pair_state.items() if state[0] is not None and state[1] is None
+        ]
         return [cp for _, cp in sorted(ignored)[:IGNORED_EVIDENCE]]
 
     def _preaching_post(self) -> str | None:

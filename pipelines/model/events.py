@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     POST = "POST"
     REPLY = "REPLY"
     MENTION = "MENTION"
@@ -142,6 +142,4 @@ def event_from_record(record: Any) -> SocialEvent:
 
 def iso_utc(epoch_ms: int) -> str:
     """ISO-8601 UTC with a Z, the format of every timestamp this product writes to JSON."""
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

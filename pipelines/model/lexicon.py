@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 LEXICON_DIR = Path(__file__).resolve().parent.parent / "lexicons"
@@ -15,7 +15,10 @@ _WORD = re.compile(r"[a-z0-9']+")
 
 def normalize(text: str) -> str:
     """Lower case, accents stripped, quotes straightened: the form every lexicon pattern is written for."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_QUOTES).lower())
+    text = text.lower()
+    if text.isascii():  # the common case needs no Unicode decomposition
+        return text
+    decomposed = unicodedata.normalize("NFKD", text.translate(_QUOTES))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
@@ -48,11 +51,14 @@ def preaching_languages() -> set[str]:
     return {lang for lang, _ in _rows("preaching.txt")}
 
 
+# Shares, copy-pasted sermons and canned replies repeat texts verbatim: classify each text once.
+@lru_cache(maxsize=1 << 16)
 def is_preaching(text: str | None) -> bool:
     """True when the text preaches engagement ("talk with your audience", "repondez a vos abonnes"...)."""
     return bool(text) and _preaching().search(normalize(text)) is not None
 
 
+@lru_cache(maxsize=1 << 16)
 def is_self_serving(text: str | None) -> bool:
     """True for a reply that is only thanks (or emoji) or that promotes: a link, a sales line."""
     if not text:

@@ -13,14 +13,12 @@ _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
-def parse_duration(text: str, option: str = "duration") -> int:
+def parse_duration(text: str, allow_zero: bool = False) -> int:
     """Milliseconds from '90s', '15m', '1h' or '7d'; raises ValueError with a one-line message."""
     match = _DURATION.match(str(text))
-    if not match or int(match.group(1)) == 0:
-        raise ValueError(
-            f"{option}: invalid duration {text!r} (use a positive number followed by s, m, h or d, "
-            "e.g. 90s, 15m, 1h, 7d)"
-        )
+    if not match or (int(match.group(1)) == 0 and not allow_zero):
+        kind = "number" if allow_zero else "positive number"
+        raise ValueError(f"invalid duration {text!r} (use a {kind} followed by s, m, h or d, e.g. 90s, 15m, 1h, 7d)")
     return int(match.group(1)) * _UNIT_MS[match.group(2)]
 
 

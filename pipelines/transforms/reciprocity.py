@@ -175,9 +175,7 @@ class ComputeReciprocity(beam.PTransform):
     def expand(self, events: beam.PCollection) -> dict[str, beam.PCollection]:
         keyed = events | "RouteToAccounts" >> RouteToAccounts(self._config)
         if self._streaming:
-            outputs = keyed | "RollUp" >> beam.ParDo(RollUpAccountsFn(self._config)).with_outputs(
-                WINDOWS, ALERTS, LATE
-            )
+            outputs = keyed | "RollUp" >> beam.ParDo(RollUpAccountsFn(self._config)).with_outputs(WINDOWS, ALERTS, LATE)
             late = outputs[LATE]
         else:
             outputs = (
@@ -187,4 +185,3 @@ class ComputeReciprocity(beam.PTransform):
             )
             late = events.pipeline | "NoLateInBatch" >> beam.Create([])
         return {WINDOWS: outputs[WINDOWS], ALERTS: outputs[ALERTS], LATE: late}
-

@@ -27,5 +27,14 @@ def test_hysteresis_between_fire_and_resolve():
 
 def test_alert_ids_are_deterministic_and_distinct():
     assert alert_id("a", 1, FIRING) == alert_id("a", 1, FIRING)
-    assert len({alert_id("a", 1, FIRING), alert_id("a", 1, RESOLVED), alert_id("a", 2, FIRING),
-                alert_id("b", 1, FIRING)}) == 4
+    assert (
+        len(
+            {
+                alert_id("a", 1, FIRING),
+                alert_id("a", 1, RESOLVED),
+                alert_id("a", 2, FIRING),
+                alert_id("b", 1, FIRING),
+            }
+        )
+        == 4
+    )

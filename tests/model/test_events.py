@@ -2,7 +2,13 @@ import pytest
 
 from pipelines.model.events import ContractError, event_from_record, iso_utc
 
-BASE = {"event_id": "e1", "event_type": "REPLY", "actor_id": "u1", "target_account_id": "g1", "event_time": 1000}
+BASE = {
+    "event_id": "e1",
+    "event_type": "REPLY",
+    "actor_id": "u1",
+    "target_account_id": "g1",
+    "event_time": 1000,
+}
 
 
 def test_valid_record_round_trips():
@@ -32,7 +38,10 @@ def test_event_time_accepts_millis_and_iso(value, ms):
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"event_type": "TWEET"}, "event_type must be one of POST, REPLY, MENTION, SHARE, LIKE, FOLLOW, PROFILE"),
+        (
+            {"event_type": "TWEET"},
+            "event_type must be one of POST, REPLY, MENTION, SHARE, LIKE, FOLLOW, PROFILE",
+        ),
         ({"event_id": ""}, "event_id must be a non-empty string, got ''"),
         ({"actor_id": 7}, "actor_id must be a non-empty string, got 7"),
         ({"event_time": "yesterday"}, "event_time is not ISO-8601 nor epoch milliseconds: 'yesterday'"),

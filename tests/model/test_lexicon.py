@@ -41,8 +41,16 @@ def test_ordinary_text_does_not_preach(text):
 
 @pytest.mark.parametrize(
     "text",
-    ["Thanks!", "thank you so much 🙏", "@ana merci beaucoup", "🙏🙏", "Grab my new book https://x.io/b",
-     "Inscrivez-vous au webinaire", "Use code GURU for 20% off", "link in bio"],
+    [
+        "Thanks!",
+        "thank you so much 🙏",
+        "@ana merci beaucoup",
+        "🙏🙏",
+        "Grab my new book https://x.io/b",
+        "Inscrivez-vous au webinaire",
+        "Use code GURU for 20% off",
+        "link in bio",
+    ],
 )
 def test_self_serving_replies(text):
     assert is_self_serving(text)

@@ -5,7 +5,8 @@ from pipelines.model.windows import format_duration, pane_of, parse_duration
 
 
 @pytest.mark.parametrize(
-    ("text", "ms"), [("90s", 90_000), ("15m", 900_000), ("1h", 3_600_000), ("7d", 604_800_000), (" 5m ", 300_000)]
+    ("text", "ms"),
+    [("90s", 90_000), ("15m", 900_000), ("1h", 3_600_000), ("7d", 604_800_000), (" 5m ", 300_000)],
 )
 def test_durations(text, ms):
     assert parse_duration(text) == ms
@@ -15,9 +16,9 @@ def test_durations(text, ms):
 @pytest.mark.parametrize("text", ["", "1", "h", "1.5h", "-1h", "0s", "10w", "1h30m"])
 def test_bad_durations_say_what_to_write(text):
     with pytest.raises(ValueError) as error:
-        parse_duration(text, "--window")
+        parse_duration(text)
     assert str(error.value) == (
-        f"--window: invalid duration {text!r} (use a positive number followed by s, m, h or d, e.g. 90s, 15m, 1h, 7d)"
+        f"invalid duration {text!r} (use a positive number followed by s, m, h or d, e.g. 90s, 15m, 1h, 7d)"
     )
 
 

@@ -17,8 +17,12 @@ from pipelines.transforms.reciprocity import ComputeReciprocity, RouteToAccounts
 from tests.strategies import HOUR, social_events
 
 CONFIG = ReciprocityConfig(
-    window_ms=3 * HOUR, period_ms=HOUR, min_inbound=2, min_preaching_posts=1,
-    max_response_rate=0.5, resolve_response_rate=0.6,
+    window_ms=3 * HOUR,
+    period_ms=HOUR,
+    min_inbound=2,
+    min_preaching_posts=1,
+    max_response_rate=0.5,
+    resolve_response_rate=0.6,
 )
 
 

@@ -1,0 +1,188 @@
+"""Command-line options of the reciprocity job: parsed and validated at start, one exact line per mistake.
+
+Unknown options are left for Beam (runner, workers, ...), so `--runner FlinkRunner --flink_master ...` pass
+straight through.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from pipelines.model.config import DEFAULT_DELEGATION_CLIENTS, ReciprocityConfig, TierThresholds
+from pipelines.model.windows import parse_duration
+
+
+class OptionError(ValueError):
+    """A bad option; the message is the whole one-line explanation."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse says "argument --window: <reason>"; users read "--window: <reason>".
+        raise OptionError(message.removeprefix("argument "))
+
+
+def _duration(text: str) -> int:
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _lateness(text: str) -> int:
+    try:
+        return parse_duration(text, allow_zero=True)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _count(minimum: int):
+    def count(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return count
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What the job needs besides the metric config."""
+
+    input: str | None
+    output: Path
+    sim_events: int
+    sim_seed: int
+    sim_days: int
+    summary_top: int
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m pipelines.reciprocity",
+        description="Rolling engagement reciprocity per account, and one-way alerts for engagement preachers.",
+        epilog="Other options (--runner, --direct_num_workers, --flink_master, ...) go to Beam.",
+        allow_abbrev=False,
+    )
+    io = parser.add_argument_group("input and output")
+    io.add_argument("--input", help="events: a .avro/.jsonl file, a directory or a glob; default: the simulator")
+    io.add_argument("--output", required=True, help="directory for alerts.jsonl, account_windows.jsonl, ...")
+    io.add_argument("--watchlist", help="file with one account id a line: always treated as preachers")
+
+    windows = parser.add_argument_group("windows")
+    windows.add_argument("--window", type=_duration, default="24h", help="window size (24h)")
+    windows.add_argument("--period", type=_duration, default="1h", help="window period (1h)")
+    windows.add_argument(
+        "--allowed_lateness", type=_lateness, default="0s", help="streaming: how late an event may be (0s)"
+    )
+
+    alerts = parser.add_argument_group("alerts")
+    alerts.add_argument("--min_inbound", type=_count(1), default=20)
+    alerts.add_argument("--max_response_rate", type=_fraction, default=0.10)
+    alerts.add_argument("--resolve_response_rate", type=_fraction, default=0.20)
+    alerts.add_argument("--min_preach_score", type=_fraction, default=0.2)
+    alerts.add_argument("--min_preaching_posts", type=_count(1), default=2)
+    alerts.add_argument("--count_likes", action="store_true", help="count LIKE as an interaction")
+
+    typology = parser.add_argument_group("typology")
+    typology.add_argument("--celebrity_followers", type=_count(1), default=1_000_000)
+    typology.add_argument("--leader_followers", type=_count(1), default=100_000)
+    typology.add_argument("--rising_followers", type=_count(1), default=10_000)
+    typology.add_argument(
+        "--delegation_clients",
+        default=",".join(sorted(DEFAULT_DELEGATION_CLIENTS)),
+        help="comma-separated publishing tools whose replies count as delegated",
+    )
+
+    sim = parser.add_argument_group("simulator (when --input is not given)")
+    sim.add_argument("--sim_events", type=_count(1000), default=200_000)
+    sim.add_argument("--sim_seed", type=int, default=42)
+    sim.add_argument("--sim_days", type=_count(1), default=7)
+    parser.add_argument("--summary_top", type=_count(0), default=10, help=argparse.SUPPRESS)
+    return parser
+
+
+def read_watchlist(path: str) -> frozenset[str]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise OptionError(f"--watchlist: cannot read {path!r}: {error.strerror}") from None
+    return frozenset(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [s for sub in cls.__subclasses__() for s in (sub, *_subclasses(sub))]
+
+
+def check_beam_args(beam_args: list[str]) -> None:
+    """Beam silently discards options it does not know; a typo like --windw must fail instead."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
+    for option_class in set(_subclasses(PipelineOptions)):
+        try:
+            option_class._add_argparse_args(parser)
+        except argparse.ArgumentError:
+            continue  # two plug-ins may declare the same option
+    _, unknown = parser.parse_known_args(beam_args)
+    flags = [arg for arg in unknown if arg.startswith("-")]
+    if flags:
+        raise OptionError(f"unrecognized option {flags[0]!r} (see --help)")
+
+
+def parse(argv: list[str]) -> tuple[JobOptions, ReciprocityConfig, list[str]]:
+    """(job options, metric config, Beam's own arguments); raises OptionError with one line."""
+    parsed, beam_args = build_parser().parse_known_args(argv)
+    check_beam_args(beam_args)
+    try:
+        tiers = TierThresholds(
+            celebrity=parsed.celebrity_followers, leader=parsed.leader_followers, rising=parsed.rising_followers
+        )
+        config = ReciprocityConfig(
+            window_ms=parsed.window,
+            period_ms=parsed.period,
+            min_inbound=parsed.min_inbound,
+            max_response_rate=parsed.max_response_rate,
+            resolve_response_rate=parsed.resolve_response_rate,
+            min_preach_score=parsed.min_preach_score,
+            min_preaching_posts=parsed.min_preaching_posts,
+            count_likes=parsed.count_likes,
+            allowed_lateness_ms=parsed.allowed_lateness,
+            tiers=tiers,
+            delegation_clients=frozenset(c for c in parsed.delegation_clients.split(",") if c.strip()),
+            watchlist=read_watchlist(parsed.watchlist) if parsed.watchlist else frozenset(),
+        )
+    except ValueError as error:
+        raise OptionError(str(error)) from None
+    job = JobOptions(
+        input=parsed.input,
+        output=Path(parsed.output),
+        sim_events=parsed.sim_events,
+        sim_seed=parsed.sim_seed,
+        sim_days=parsed.sim_days,
+        summary_top=parsed.summary_top,
+    )
+    return job, config, beam_args
+
+
+def fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)

@@ -1,0 +1,85 @@
+"""Writes the built-in simulator's events to a file, with the ground truth beside it.
+
+    python -m pipelines.simulate --output events.avro --events 1000000 --seed 42
+    python -m pipelines.simulate --output events.jsonl --days 14
+
+The ground truth (which accounts are one-way preachers) goes to <output stem>.truth.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from pipelines.cli.options import OptionError, fail
+from pipelines.io.avro import write_events
+from pipelines.model.events import SocialEvent
+from pipelines.simulator import SimulationConfig, build_network, generate_day
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise OptionError(message.removeprefix("argument "))
+
+
+def _progress(days: Iterator[list[SocialEvent]], total_days: int, enabled: bool) -> Iterator[SocialEvent]:
+    """A one-line progress bar on stderr, redrawn once per simulated day."""
+    written, started = 0, time.monotonic()
+    for day, events in enumerate(days, 1):
+        yield from events
+        written += len(events)
+        if enabled:
+            width = 30
+            filled = width * day // total_days
+            rate = written / max(time.monotonic() - started, 1e-9)
+            print(
+                f"\r[{'#' * filled}{'.' * (width - filled)}] day {day}/{total_days} {written:,} events {rate:,.0f}/s",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+    if enabled:
+        print(file=sys.stderr)
+
+
+def truth_path(output: Path) -> Path:
+    return output.with_name(output.name.split(".")[0] + ".truth.jsonl")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _Parser(prog="python -m pipelines.simulate", description=__doc__.splitlines()[0])
+    parser.add_argument("--output", required=True, help="a .avro or .jsonl file")
+    parser.add_argument("--events", type=int, default=200_000, help="about how many events (200000)")
+    parser.add_argument("--days", type=int, default=7, help="simulated days (7)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        output = Path(args.output)
+        if output.suffix not in (".avro", ".jsonl"):
+            raise OptionError(f"--output: expected a .avro or .jsonl file name, got {args.output!r}")
+        if args.events < 1000:
+            raise OptionError(f"--events: must be at least 1000, got {args.events}")
+        config = SimulationConfig.for_events(args.events, seed=args.seed, days=args.days)
+    except (OptionError, ValueError) as error:
+        fail(str(error))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    network = build_network(config)
+    days = (list(generate_day(network, day)) for day in range(config.days))
+    events = _progress(days, config.days, enabled=(not args.quiet and sys.stderr.isatty()) or args.events >= 500_000)
+    if output.suffix == ".avro":
+        count = write_events(output, events)
+    else:
+        count = 0
+        with output.open("w", encoding="utf-8") as handle:
+            for event in events:
+                handle.write(json.dumps(event.to_record(), ensure_ascii=False) + "\n")
+                count += 1
+    with truth_path(output).open("w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row) + "\n" for row in network.ground_truth())
+    print(f"wrote {count} events to {output} and the ground truth to {truth_path(output)}")
+    return 0

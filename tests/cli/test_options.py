@@ -1,0 +1,65 @@
+import pytest
+
+from pipelines.cli.options import OptionError, parse
+
+
+def error_of(argv):
+    with pytest.raises(OptionError) as error:
+        parse(argv)
+    return str(error.value)
+
+
+def test_defaults():
+    job, config, beam_args = parse(["--output", "out"])
+    assert (config.window_ms, config.period_ms, config.min_inbound) == (86_400_000, 3_600_000, 20)
+    assert (config.max_response_rate, config.resolve_response_rate) == (0.10, 0.20)
+    assert job.input is None and beam_args == []
+
+
+def test_beam_options_pass_through():
+    _, _, beam_args = parse(["--output", "o", "--runner", "DirectRunner", "--direct_num_workers=2"])
+    assert beam_args == ["--runner", "DirectRunner", "--direct_num_workers=2"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "the following arguments are required: --output"),
+        (
+            ["--output", "o", "--window", "5x"],
+            "--window: invalid duration '5x' (use a positive number followed by s, m, h or d, e.g. 90s, 15m, 1h, 7d)",
+        ),
+        (["--output", "o", "--window", "90m"], "--window (90m) must be a whole multiple of --period (1h)"),
+        (["--output", "o", "--min_inbound", "0"], "--min_inbound: must be at least 1, got 0"),
+        (["--output", "o", "--min_inbound", "many"], "--min_inbound: must be a whole number, got 'many'"),
+        (["--output", "o", "--max_response_rate", "1.5"], "--max_response_rate: must be between 0 and 1, got 1.5"),
+        (
+            ["--output", "o", "--max_response_rate", "0.3"],
+            "--resolve_response_rate (0.2) must be at least --max_response_rate (0.3)",
+        ),
+        (["--output", "o", "--windw", "2h"], "unrecognized option '--windw' (see --help)"),
+        (
+            ["--output", "o", "--watchlist", "/nonexistent/list"],
+            "--watchlist: cannot read '/nonexistent/list': No such file or directory",
+        ),
+        (
+            ["--output", "o", "--rising_followers", "200000"],
+            "tier thresholds must satisfy 0 < rising < leader < celebrity, got rising=200000 leader=100000 "
+            "celebrity=1000000",
+        ),
+    ],
+)
+def test_bad_options_fail_with_one_exact_line(argv, message):
+    assert error_of(argv) == message
+
+
+def test_watchlist_file(tmp_path):
+    watchlist = tmp_path / "watch.txt"
+    watchlist.write_text("# gurus to watch\nguru1\n\n  guru2 \n")
+    _, config, _ = parse(["--output", "o", "--watchlist", str(watchlist)])
+    assert config.watchlist == {"guru1", "guru2"}
+
+
+def test_zero_lateness_is_allowed_and_durations_parse():
+    _, config, _ = parse(["--output", "o", "--window", "2h", "--period", "15m", "--allowed_lateness", "0s"])
+    assert (config.window_ms, config.period_ms, config.allowed_lateness_ms) == (7_200_000, 900_000, 0)
