@@ -326,10 +326,31 @@ class AccountEngine:
         return latest[1] if latest else None
 
 
+def could_matter(account_id: str, contributions: list[c.Contribution], config: ReciprocityConfig) -> bool:
+    """False when no window of the account can be published or alert: too few engagers and sermons in total.
+
+    Most accounts are fans who engage but are rarely engaged; skipping them saves most of a replay's work
+    and changes no output, since a window never holds more engagers or sermons than the whole stream.
+    """
+    if account_id in config.watchlist:
+        return True
+    engagers: set[str | None] = set()
+    sermons = 0
+    for contribution in contributions:
+        if contribution[1] == c.INBOUND:
+            engagers.add(contribution[2])
+        elif contribution[5] & c.PREACHING:
+            sermons += 1
+    return len(engagers) >= config.min_inbound or sermons >= config.min_preaching_posts
+
+
 def evaluate_account(
     account_id: str, contributions: Any, config: ReciprocityConfig
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Batch form: every contribution of one account, in any order, evaluated to the last window."""
+    contributions = list(contributions)
+    if not could_matter(account_id, contributions, config):
+        return [], []
     engine = AccountEngine(account_id, config)
     for contribution in contributions:
         engine.add(contribution)

@@ -67,6 +67,7 @@ class SocialEvent:
         }
 
 
+# Order matters: SocialEvent's positional fields after event_time.
 _OPTIONAL_STRINGS = (
     "target_account_id",
     "post_id",
@@ -103,41 +104,45 @@ def parse_event_time(value: Any) -> int:
     raise ContractError(f"event_time must be epoch milliseconds or ISO-8601, got {type(value).__name__}")
 
 
-def _required_string(record: dict[str, Any], name: str) -> str:
-    value = record.get(name)
-    if not isinstance(value, str) or not value:
-        raise ContractError(f"{name} must be a non-empty string, got {value!r}")
-    return value
+def _bad_string(name: str, value: Any) -> ContractError:
+    return ContractError(f"{name} must be a non-empty string, got {value!r}")
 
 
 def event_from_record(record: Any) -> SocialEvent:
-    """Validates one decoded record (Avro or JSON) against the contract; raises ContractError."""
-    if not isinstance(record, dict):
+    """Validates one decoded record (Avro or JSON) against the contract; raises ContractError.
+
+    Written as straight-line code with exact type checks: it runs once per event on the hot path.
+    """
+    if type(record) is not dict:
         raise ContractError(f"expected a JSON object, got {type(record).__name__}")
-    event_type = record.get("event_type")
+    get = record.get
+    event_type = get("event_type")
     if event_type not in EVENT_TYPES:
         raise ContractError(f"event_type must be one of {', '.join(EventType.__members__)}, got {event_type!r}")
-    if "event_time" not in record or record["event_time"] is None:
+    event_id, actor_id, event_time = get("event_id"), get("actor_id"), get("event_time")
+    if type(event_id) is not str or not event_id:
+        raise _bad_string("event_id", event_id)
+    if type(actor_id) is not str or not actor_id:
+        raise _bad_string("actor_id", actor_id)
+    if event_time is None:
         raise ContractError("event_time is missing")
-    values: dict[str, Any] = {
-        "event_id": _required_string(record, "event_id"),
-        "event_type": event_type,
-        "actor_id": _required_string(record, "actor_id"),
-        "event_time": parse_event_time(record["event_time"]),
-    }
+    if type(event_time) is not int:
+        event_time = parse_event_time(event_time)
+    strings = []
     for name in _OPTIONAL_STRINGS:
-        value = record.get(name)
-        if value is not None and not isinstance(value, str):
+        value = get(name)
+        if value is not None and type(value) is not str:
             raise ContractError(f"{name} must be a string or null, got {type(value).__name__}")
-        values[name] = value or None
+        strings.append(value or None)
+    counts = []
     for name in _OPTIONAL_COUNTS:
-        value = record.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        value = get(name)
+        if value is not None and (type(value) is not int or value < 0):
             raise ContractError(f"{name} must be a non-negative integer or null, got {value!r}")
-        values[name] = value
-    if event_type in TARGETED_TYPES and values["target_account_id"] is None:
+        counts.append(value)
+    if strings[0] is None and event_type in TARGETED_TYPES:
         raise ContractError(f"{event_type} needs target_account_id")
-    return SocialEvent(**values)
+    return SocialEvent(event_id, event_type, actor_id, event_time, *strings, *counts)
 
 
 def iso_utc(epoch_ms: int) -> str:

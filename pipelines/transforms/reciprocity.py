@@ -24,13 +24,15 @@ from apache_beam.transforms.userstate import (
     TimerSpec,
     on_timer,
 )
-from apache_beam.utils.timestamp import Timestamp
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines.io.files import NAMESPACE, dead_letter
 from pipelines.model import contributions
 from pipelines.model.config import ReciprocityConfig
 from pipelines.model.engine import AccountEngine, evaluate_account
-from pipelines.model.events import iso_utc
+from pipelines.model.events import SocialEvent, iso_utc
 from pipelines.model.windows import pane_of
 
 WINDOWS, ALERTS, LATE = "windows", "alerts", "late"
@@ -46,6 +48,42 @@ class RouteToAccounts(beam.PTransform):
     def expand(self, events: beam.PCollection) -> beam.PCollection:
         config = self._config
         return events | "Route" >> beam.FlatMap(lambda event: contributions.route(event, config))
+
+
+class RouteAndGatherFn(beam.DoFn):
+    """Batch only: routes each event and gathers a bundle's contributions per account before the shuffle.
+
+    The GroupByKey then moves one element per account and bundle instead of one per contribution (most
+    of its cost on the portable runners), and no per-contribution element crosses a DoFn boundary.
+    Memory stays bounded: the buffer is flushed every `max_buffered` contributions. Outputs are in the
+    global window (batch has no other).
+    """
+
+    def __init__(self, config: ReciprocityConfig, max_buffered: int = 200_000) -> None:
+        self._config = config
+        self._max_buffered = max_buffered
+
+    def start_bundle(self) -> None:
+        self._buffer: dict[str, list[contributions.Contribution]] = {}
+        self._buffered = 0
+
+    def process(self, event: SocialEvent) -> Iterator[tuple[str, list]]:
+        buffer = self._buffer
+        for account, contribution in contributions.route(event, self._config):
+            bucket = buffer.get(account)
+            if bucket is None:
+                buffer[account] = [contribution]
+            else:
+                bucket.append(contribution)
+            self._buffered += 1
+        if self._buffered >= self._max_buffered:
+            yield from buffer.items()
+            self.start_bundle()
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for item in self._buffer.items():
+            yield WindowedValue(item, MIN_TIMESTAMP, [GlobalWindow()])
+        self.start_bundle()
 
 
 class _EmitMixin:
@@ -65,7 +103,7 @@ class _EmitMixin:
 
 
 class EvaluateAccountFn(_EmitMixin, beam.DoFn):
-    """Batch: (account, every contribution) -> windows and alerts."""
+    """Batch: (account, its contributions in gathered lists) -> windows and alerts."""
 
     def __init__(self, config: ReciprocityConfig) -> None:
         self._config = config
@@ -73,8 +111,9 @@ class EvaluateAccountFn(_EmitMixin, beam.DoFn):
     def setup(self) -> None:
         self._setup_counters()
 
-    def process(self, element: tuple[str, Iterable[contributions.Contribution]]) -> Iterator[Any]:
-        account, items = element
+    def process(self, element: tuple[str, Iterable[list[contributions.Contribution]]]) -> Iterator[Any]:
+        account, gathered = element
+        items = [contribution for bucket in gathered for contribution in bucket]
         windows, alerts = evaluate_account(account, items, self._config)
         yield from self._emit(windows, alerts)
 
@@ -173,13 +212,17 @@ class ComputeReciprocity(beam.PTransform):
         self._streaming = streaming
 
     def expand(self, events: beam.PCollection) -> dict[str, beam.PCollection]:
-        keyed = events | "RouteToAccounts" >> RouteToAccounts(self._config)
         if self._streaming:
-            outputs = keyed | "RollUp" >> beam.ParDo(RollUpAccountsFn(self._config)).with_outputs(WINDOWS, ALERTS, LATE)
+            outputs = (
+                events
+                | "RouteToAccounts" >> RouteToAccounts(self._config)
+                | "RollUp" >> beam.ParDo(RollUpAccountsFn(self._config)).with_outputs(WINDOWS, ALERTS, LATE)
+            )
             late = outputs[LATE]
         else:
             outputs = (
-                keyed
+                events
+                | "RouteAndGather" >> beam.ParDo(RouteAndGatherFn(self._config))
                 | "GroupByAccount" >> beam.GroupByKey()
                 | "Evaluate" >> beam.ParDo(EvaluateAccountFn(self._config)).with_outputs(WINDOWS, ALERTS)
             )
