@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 OUT ?= out/run
 ARGS ?=
 
-.PHONY: run test lint bench bench-quick simulate clean
+.PHONY: run test lint bench bench-quick simulate clean kafka-up kafka-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ bench-quick: $(STAMP)
 
 simulate: $(STAMP)
 	$(BIN)/python -m pipelines.simulate --output .cache/sim/events.avro $(ARGS)
+
+## kafka-up / kafka-down: a real single-node Kafka 4 broker on 127.0.0.1:9092 (jars from Maven Central).
+kafka-up:
+	bash deploy/local/kafka.sh up
+	bash deploy/local/kafka.sh topics
+
+kafka-down:
+	bash deploy/local/kafka.sh down
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache
