@@ -21,11 +21,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.cli import options as cli_options
 from pipelines.cli.summary import render, summarize
-from pipelines.io.files import ReadEventFiles, WriteJsonLines, expand_inputs
+from pipelines.io.files import NAMESPACE, ReadEventFiles, WriteJsonLines, expand_inputs
 from pipelines.io.simulated import SimulatedEvents
 from pipelines.model.config import ReciprocityConfig
 from pipelines.simulator import SimulationConfig, build_network
-from pipelines.transforms.events import EVENTS_READ_PREFIX, CountEventsFn
+from pipelines.transforms.events import CountEventsFn
 from pipelines.transforms.reciprocity import ALERTS, LATE, WINDOWS, ComputeReciprocity
 
 OUTPUT_FILES = {WINDOWS: "account_windows.jsonl", ALERTS: "alerts.jsonl", "dead_letter": "dead_letter.jsonl"}
@@ -47,12 +47,17 @@ def build(pipeline: beam.Pipeline, source: beam.PTransform, config: ReciprocityC
     )
 
 
-def _events_read(result: Any) -> int | None:
+def job_counters(result: Any) -> dict[str, int] | None:
+    """The job's Beam counters by name, summed over steps; None when the runner reports no metrics."""
     try:
-        counters = result.metrics().query(beam.metrics.MetricsFilter().with_namespace("reciprocity"))["counters"]
-    except Exception:  # a runner without metrics support: the summary says n/a
+        found = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    except (NotImplementedError, AttributeError, KeyError):
         return None
-    return sum(c.committed or 0 for c in counters if c.key.metric.name.startswith(EVENTS_READ_PREFIX))
+    counters: dict[str, int] = {}
+    for counter in found:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        counters[counter.key.metric.name] = counters.get(counter.key.metric.name, 0) + (value or 0)
+    return counters
 
 
 def run(argv: list[str] | None = None) -> dict[str, Any]:
@@ -77,7 +82,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     result = pipeline.run()
     result.wait_until_finish()
 
-    summary = summarize(job.output, _events_read(result), top=job.summary_top)
+    summary = summarize(job.output, job_counters(result), top=job.summary_top)
     (job.output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(render(summary))
     return summary

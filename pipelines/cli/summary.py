@@ -7,6 +7,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pipelines.transforms.events import EVENTS_READ_PREFIX
+
 
 def _records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
@@ -15,18 +17,34 @@ def _records(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def summarize(output: Path, events_read: int | None, top: int = 10) -> dict[str, Any]:
-    windows = _records(output / "account_windows.jsonl")
+def _window_counts(path: Path) -> dict[str, int]:
+    """Reads the (possibly large) windows file back: only when the runner reported no metrics."""
+    windows = _records(path)
+    return {
+        "account_windows": len(windows),
+        "accounts_published": len({w["account_id"] for w in windows}),
+        "preachers": len({w["account_id"] for w in windows if w["is_preacher"]}),
+    }
+
+
+def summarize(output: Path, counters: dict[str, int] | None, top: int = 10) -> dict[str, Any]:
+    """counters: the job's Beam counters (reciprocity namespace), or None when the runner reports none."""
+    counts = (
+        counters if counters and "account_windows" in counters else _window_counts(output / "account_windows.jsonl")
+    )
     alerts = _records(output / "alerts.jsonl")
     dead = _records(output / "dead_letter.jsonl")
     firing = [a for a in alerts if a["status"] == "firing"]
+    events_read = (
+        sum(v for k, v in counters.items() if k.startswith(EVENTS_READ_PREFIX)) if counters is not None else None
+    )
     summary: dict[str, Any] = {
         "events_read": events_read,
         "dead_letters": len(dead),
         "dead_letter_reasons": dict(Counter(d["reason"].split(":")[0] for d in dead).most_common(5)),
-        "accounts_published": len({w["account_id"] for w in windows}),
-        "account_windows": len(windows),
-        "preachers": len({w["account_id"] for w in windows if w["is_preacher"]}),
+        "accounts_published": counts.get("accounts_published", 0),
+        "account_windows": counts.get("account_windows", 0),
+        "preachers": counts.get("preachers", 0),
         "alerts_firing": len(firing),
         "alerts_resolved": len(alerts) - len(firing),
         "one_way_accounts": sorted({a["account_id"] for a in firing}),

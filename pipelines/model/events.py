@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 
@@ -145,6 +146,7 @@ def event_from_record(record: Any) -> SocialEvent:
     return SocialEvent(event_id, event_type, actor_id, event_time, *strings, *counts)
 
 
+@lru_cache(maxsize=1 << 14)  # window bounds repeat across accounts: format each instant once
 def iso_utc(epoch_ms: int) -> str:
     """ISO-8601 UTC with a Z, the format of every timestamp this product writes to JSON."""
     return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -110,11 +110,18 @@ class EvaluateAccountFn(_EmitMixin, beam.DoFn):
 
     def setup(self) -> None:
         self._setup_counters()
+        # Batch sees each account once, so these count accounts exactly (the summary reads them).
+        self._accounts_published = beam.metrics.Metrics.counter(NAMESPACE, "accounts_published")
+        self._preachers = beam.metrics.Metrics.counter(NAMESPACE, "preachers")
 
     def process(self, element: tuple[str, Iterable[list[contributions.Contribution]]]) -> Iterator[Any]:
         account, gathered = element
         items = [contribution for bucket in gathered for contribution in bucket]
         windows, alerts = evaluate_account(account, items, self._config)
+        if windows:
+            self._accounts_published.inc()
+            if any(window["is_preacher"] for window in windows):
+                self._preachers.inc()
         yield from self._emit(windows, alerts)
 
 

@@ -1,0 +1,228 @@
+"""`make bench`: every performance figure measured in one run, printed as a table and saved as JSON.
+
+    python -m pipelines.bench            # 1M simulated events (the targets are stated for this size)
+    python -m pipelines.bench --quick    # 100k events, a couple of minutes
+
+Every row reads the same generated events (Avro, 4 shards, cached under .cache/bench/) and runs as its own
+process, so wall time includes start-up and peak RSS is the whole process tree's (workers included),
+sampled every 100 ms. Figures are ratios between rows of this one run wherever possible: the machines are
+noisy, ratios much less so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines.io.avro import write_events
+from pipelines.simulator import SimulationConfig, build_network, generate
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / ".cache" / "bench"
+SHARDS = 4
+TARGETS = {
+    "replay_events_per_s": 50_000,
+    "ratio_5min_over_24h": 0.7,
+    "speedup_over_naive": 10.0,
+    "times_floor": 5.0,
+    "peak_rss_gib": 2.0,
+}
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack.extend(children.get(current, []))
+    return found
+
+
+def _tree_rss_bytes(pid: int) -> int:
+    total = 0
+    for member in _descendants(pid):
+        try:
+            with open(f"/proc/{member}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            continue
+    return total
+
+
+def measure(command: list[str], label: str) -> dict[str, Any]:
+    """Runs one row; returns wall seconds, peak RSS of the process tree and the command's last JSON line."""
+    print(f"  {label}: {' '.join(command[2:])}", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss_bytes(process.pid))
+            done.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = process.communicate()
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise RuntimeError(f"{label} failed ({process.returncode}):\n{stderr[-3000:]}")
+    reported = {}
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("{"):
+            reported = json.loads(line)
+            break
+    return {"label": label, "seconds": seconds, "peak_rss_bytes": peak, "reported": reported, "stdout": stdout}
+
+
+def ensure_input(events: int, seed: int, limit: int | None = None) -> tuple[Path, int]:
+    """The simulated stream (first `limit` events of it if given) in SHARDS Avro files, generated once."""
+    if limit is not None and limit >= events:
+        limit = None
+    network = build_network(SimulationConfig.for_events(events, seed=seed))
+    name = f"events-{events}-seed{seed}" + (f"-first{limit}" if limit else "")
+    folder = CACHE / name
+    stamp = folder / "COUNT"
+    if stamp.exists():
+        return folder, int(stamp.read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"  generating {name} ...", file=sys.stderr, flush=True)
+    stream = list(generate(network))[:limit] if limit else list(generate(network))
+    for shard in range(SHARDS):
+        write_events(folder / f"part-{shard}.avro", stream[shard::SHARDS])
+    stamp.write_text(str(len(stream)))
+    return folder, len(stream)
+
+
+def ours(folder: Path, window: str, period: str, workers: int, out: Path) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "pipelines.reciprocity",
+        "--input",
+        str(folder),
+        "--output",
+        str(out),
+        "--window",
+        window,
+        "--period",
+        period,
+    ]
+    if workers > 1:
+        command += ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"]
+    return command
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.bench")
+    parser.add_argument("--quick", action="store_true", help="100k events instead of 1M")
+    parser.add_argument("--events", type=int, help="events to generate (default 1M, or 100k with --quick)")
+    parser.add_argument(
+        "--naive_events",
+        type=int,
+        default=100_000,
+        help="the naive baseline replays the first N events only (it copies each into W/P windows)",
+    )
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--results", default=str(ROOT / "bench" / "results"))
+    args = parser.parse_args(argv)
+    total = args.events or (100_000 if args.quick else 1_000_000)
+    naive_events = min(args.naive_events or (10_000 if args.quick else 50_000), total)
+
+    folder, events = ensure_input(total, args.seed)
+    subset, subset_events = ensure_input(total, args.seed, limit=naive_events)
+    scratch = CACHE / "out"
+    rows: dict[str, dict[str, Any]] = {}
+    for period in ("1h", "5m", "24h"):
+        rows[f"ours_24h_{period}"] = measure(
+            ours(folder, "24h", period, args.workers, scratch / period),
+            f"ours W=24h P={period}, {args.workers} workers",
+        )
+    rows["ours_24h_1h_1worker"] = measure(ours(folder, "24h", "1h", 1, scratch / "1w"), "ours W=24h P=1h, 1 worker")
+    rows["floor"] = measure(
+        [sys.executable, "-m", "pipelines.bench.floor", "--input", str(folder)], "plain single-pass Python"
+    )
+    rows["ours_subset"] = measure(
+        ours(subset, "24h", "1h", args.workers, scratch / "subset"), f"ours on the first {subset_events} events"
+    )
+    naive_command = [sys.executable, "-m", "pipelines.bench.naive", "--input", str(subset)]
+    if args.workers > 1:
+        naive_command += ["--direct_num_workers", str(args.workers), "--direct_running_mode", "multi_processing"]
+    rows["naive_subset"] = measure(naive_command, f"naive SlidingWindows on the first {subset_events} events")
+
+    def rate(row: str, n: int = events) -> float:
+        return n / rows[row]["seconds"]
+
+    figures = {
+        "events": events,
+        "replay_events_per_s": rate("ours_24h_1h"),
+        "replay_events_per_s_1worker": rate("ours_24h_1h_1worker"),
+        "ratio_5min_over_24h": rate("ours_24h_5m") / rate("ours_24h_24h"),
+        "speedup_over_naive": rows["naive_subset"]["seconds"] / rows["ours_subset"]["seconds"],
+        "times_floor": rows["ours_24h_1h"]["seconds"] / rows["floor"]["seconds"],
+        "peak_rss_gib": rows["ours_24h_1h"]["peak_rss_bytes"] / 2**30,
+    }
+    met = {
+        "replay_events_per_s": figures["replay_events_per_s"] >= TARGETS["replay_events_per_s"],
+        "ratio_5min_over_24h": figures["ratio_5min_over_24h"] >= TARGETS["ratio_5min_over_24h"],
+        "speedup_over_naive": figures["speedup_over_naive"] >= TARGETS["speedup_over_naive"],
+        "times_floor": figures["times_floor"] <= TARGETS["times_floor"],
+        "peak_rss_gib": figures["peak_rss_gib"] <= TARGETS["peak_rss_gib"],
+    }
+    print()
+    print(f"{'row':<48} {'seconds':>8} {'events/s':>10} {'peak RSS':>9}")
+    for key, row in rows.items():
+        n = subset_events if "subset" in key else events
+        print(
+            f"{row['label']:<48} {row['seconds']:>8.1f} {n / row['seconds']:>10,.0f} "
+            f"{row['peak_rss_bytes'] / 2**20:>7,.0f}Mi"
+        )
+    print()
+    print(f"{'figure':<30} {'measured':>10} {'target':>10}  met")
+    for key, target in TARGETS.items():
+        sign = "<=" if key in ("times_floor", "peak_rss_gib") else ">="
+        print(f"{key:<30} {figures[key]:>10,.2f} {sign + format(target, ',.2f'):>10}  {'yes' if met[key] else 'NO'}")
+    results = Path(args.results)
+    results.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report = {
+        "when": stamp,
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "figures": figures,
+        "targets": TARGETS,
+        "met": met,
+        "rows": {k: {kk: vv for kk, vv in v.items() if kk != "stdout"} for k, v in rows.items()},
+    }
+    path = results / f"bench-{stamp}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwritten to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

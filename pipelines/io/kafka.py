@@ -1,0 +1,601 @@
+"""Kafka IO in pure Python (kafka-python): no Java expansion service, so it runs on Prism and on Flink alike.
+
+    read = pipeline | ReadSocialEventsFromKafka("127.0.0.1:9092", "social-events", group_id="reciprocity")
+    read["events"]        # SocialEvents, timestamped with their event_time
+    read["dead_letter"]   # DeadLetter dicts: reason, source "topic/partition/offset", the original bytes
+    windows | WriteToKafka("127.0.0.1:9092", "account-windows", "AccountWindow")
+
+How the source works, and why:
+
+* Partitions are listed when the pipeline starts (Impulse -> one element per partition). Each partition is
+  read by a splittable DoFn whose restriction is an offset range: [committed offset or the beginning, the
+  end offset seen at start) with `until_end_offsets`, else [committed or beginning, sys.maxsize).
+* The DoFn checkpoints itself: every call reads for at most `max_call_ms` / `max_records_per_call`, then
+  `defer_remainder()`s. Portable runners never ask an SDF to split (apache/beam#20979), so without this a
+  partition would hold its bundle forever and nothing downstream would see a watermark.
+* Runner-initiated splits are refused (`_CheckpointOnlyOffsetTracker`): splitting a Kafka partition's offset
+  range would read it twice in parallel and interleave the offset commits. The transform also turns Prism's
+  own "split a slow bundle" off (experiment `prism_disable_sdf_split`): Prism keeps one watermark estimate
+  per SDF stage, taken from the residuals of the bundle that finished last, so partitions must stay in one
+  bundle for that estimate to be the minimum over all of them. For the same reason every checkpoint
+  resumes at once (no resume delay: delayed residuals are parked and released one by one); the poll
+  timeout is what keeps an idle partition from spinning.
+* Watermark, per partition (the policy of Beam Java KafkaIO's CustomTimestampPolicyWithLimitedDelay):
+  `min(now, highest event_time read) - max_out_of_orderness`, never moving back; and once the partition is
+  caught up (a ListOffsets request confirms there is nothing after our position) `now - max_out_of_orderness`.
+  The idle rule is what lets event-time timers fire while some partition receives nothing (on Flink the
+  watermark otherwise waits for every partition, apache/beam#31085). It assumes that live events carry a
+  current event_time; to replay history, use `until_end_offsets`, where a finished partition simply stops
+  holding the watermark.
+* Offsets are committed to the consumer group only from the bundle finalizer, i.e. after the runner has
+  made the bundle's output durable; a restart resumes from the committed offsets (at-least-once).
+* A broker that goes away is waited for: kafka-python errors are caught, logged and retried with capped
+  backoff inside the call, and the partition resumes where it stopped. Bad messages never fail the
+  pipeline: they become dead letters.
+
+The sinks (`WriteToKafka`) encode each record as Avro single-object (pipelines/io/wire.py) and flush the
+producer at the end of every bundle, failing the bundle (so the runner retries it) if a send failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+from apache_beam.options.pipeline_options import DebugOptions
+from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
+from apache_beam.utils.timestamp import Timestamp
+
+from pipelines.io import wire
+from pipelines.io.files import DEAD_LETTER, NAMESPACE, dead_letter
+from pipelines.model.events import ContractError
+
+_LOGGER = logging.getLogger(__name__)
+
+UNBOUNDED = sys.maxsize  # the stop offset of a partition read without end
+PRISM_NO_SDF_SPLIT = "prism_disable_sdf_split"
+
+# (topic, partition, start offset, stop offset): a plain tuple, so every runner encodes it deterministically.
+PartitionSpec = tuple[str, int, int, int]
+
+
+def _kafka_errors() -> tuple[type[BaseException], ...]:
+    """What a broker outage looks like from kafka-python: its own errors plus socket-level ones."""
+    from kafka.errors import KafkaError
+
+    return (KafkaError, OSError, TimeoutError)
+
+
+def _backoff_s(failures: int) -> float:
+    """0.5 s, 1 s, 2 s ... capped at 10 s: quick to resume after a blip, cheap while the broker is down."""
+    return min(10.0, 0.5 * 2 ** max(0, failures - 1))
+
+
+def _close_quietly(consumer: Any) -> None:
+    """Best effort: a consumer is closed because it is broken or no longer needed; the broker times out
+    whatever connection is left."""
+    if consumer is not None:
+        with contextlib.suppress(Exception):
+            consumer.close(autocommit=False)
+
+
+# --- partition discovery --------------------------------------------------------------------------------------------
+
+
+class DiscoverPartitionsFn(beam.DoFn):
+    """Impulse -> one PartitionSpec per partition, starting at the group's committed offset (else the beginning).
+
+    Runs once, at pipeline start. A missing broker is waited for (up to `connect_timeout_s`); a missing
+    topic fails the pipeline at once with one line, since waiting would not create it.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        group_id: str,
+        until_end_offsets: bool,
+        consumer_config: dict[str, Any] | None = None,
+        connect_timeout_s: float = 120.0,
+    ) -> None:
+        self._bootstrap = bootstrap_servers
+        self._topic = topic
+        self._group_id = group_id
+        self._until_end = until_end_offsets
+        self._config = dict(consumer_config or {})
+        self._connect_timeout_s = connect_timeout_s
+
+    def process(self, _impulse: Any) -> Iterator[PartitionSpec]:
+        deadline = time.monotonic() + self._connect_timeout_s
+        failures = 0
+        while True:
+            try:
+                specs = self._discover()
+                break
+            except _kafka_errors() as error:
+                failures += 1
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(
+                        f"Kafka at {self._bootstrap} did not answer for {self._connect_timeout_s:.0f}s: "
+                        f"{type(error).__name__}: {error}"
+                    ) from None
+                _LOGGER.warning("kafka: listing %s failed (%s); retrying", self._topic, error)
+                time.sleep(_backoff_s(failures))
+        yield from specs
+
+    def _discover(self) -> list[PartitionSpec]:
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            client_id=f"reciprocity-discover-{self._group_id}",
+            **self._config,
+        )
+        try:
+            partitions = sorted(consumer.partitions_for_topic(self._topic))
+            if not partitions:
+                raise ValueError(f"Kafka topic {self._topic!r} does not exist on {self._bootstrap}")
+            tps = [TopicPartition(self._topic, p) for p in partitions]
+            beginning = consumer.beginning_offsets(tps)
+            end = consumer.end_offsets(tps)
+            specs: list[PartitionSpec] = []
+            for tp in tps:
+                committed = consumer.committed(tp)
+                start = beginning[tp] if committed is None else max(committed, beginning[tp])
+                if start > end[tp]:  # the topic was recreated under the same group: its offsets mean nothing
+                    _LOGGER.warning("kafka: %s committed %s > end %s; reading from the start", tp, start, end[tp])
+                    start = beginning[tp]
+                stop = end[tp] if self._until_end else UNBOUNDED
+                _LOGGER.info(
+                    "kafka: %s/%d from offset %d (%s) to %s",
+                    tp.topic,
+                    tp.partition,
+                    start,
+                    "committed" if committed is not None else "beginning",
+                    stop if stop != UNBOUNDED else "unbounded",
+                )
+                specs.append((tp.topic, tp.partition, start, stop))
+            return specs
+        finally:
+            consumer.close(autocommit=False)
+
+
+# --- restriction and watermark --------------------------------------------------------------------------------------
+
+
+class _CheckpointOnlyOffsetTracker(OffsetRestrictionTracker):
+    """An OffsetRestrictionTracker that checkpoints (fraction 0) but refuses every other split.
+
+    Two readers of one partition would deliver its records out of order (breaking the watermark) and commit
+    offsets over each other.
+    """
+
+    def try_split(self, fraction_of_remainder: float) -> tuple[OffsetRange, OffsetRange] | None:
+        if fraction_of_remainder > 0:
+            return None
+        return super().try_split(0)
+
+    def is_bounded(self) -> bool:
+        return self._range.stop < UNBOUNDED
+
+
+class _PartitionOffsets(RestrictionProvider):
+    """Restriction = the offset range still to read in one partition."""
+
+    def initial_restriction(self, element: PartitionSpec) -> OffsetRange:
+        return OffsetRange(element[2], element[3])
+
+    def create_tracker(self, restriction: OffsetRange) -> _CheckpointOnlyOffsetTracker:
+        return _CheckpointOnlyOffsetTracker(restriction)
+
+    def restriction_size(self, element: PartitionSpec, restriction: OffsetRange) -> float:
+        return float(restriction.size())
+
+    def split(self, element: PartitionSpec, restriction: OffsetRange) -> Iterator[OffsetRange]:
+        yield restriction  # never split up front: one reader per partition
+
+    def truncate(self, element: PartitionSpec, restriction: OffsetRange) -> OffsetRange | None:
+        # On drain, an endless read stops; a read to the end offsets seen at start finishes.
+        return None if restriction.stop >= UNBOUNDED else restriction
+
+
+class _PartitionWatermark(WatermarkEstimatorProvider):
+    """A ManualWatermarkEstimator per partition; its state (the watermark) travels with each checkpoint."""
+
+    def initial_estimator_state(self, element: PartitionSpec, restriction: OffsetRange) -> Timestamp | None:
+        return None
+
+    def create_watermark_estimator(self, estimator_state: Timestamp | None) -> ManualWatermarkEstimator:
+        return ManualWatermarkEstimator(estimator_state)
+
+
+def next_watermark_ms(
+    current_ms: int | None, max_event_ms: int | None, caught_up: bool, now_ms: int, max_out_of_orderness_ms: int
+) -> int | None:
+    """The partition's new watermark in epoch ms (None = no information yet). Never earlier than `current_ms`.
+
+    Active: min(now, highest event_time read) - max_out_of_orderness, the cap on `now` keeping an event
+    stamped in the future from pushing the watermark past the present. Caught up: now - max_out_of_orderness.
+    """
+    candidate: int | None = None
+    if max_event_ms is not None:
+        candidate = min(now_ms, max_event_ms) - max_out_of_orderness_ms
+    if caught_up:
+        idle = now_ms - max_out_of_orderness_ms
+        candidate = idle if candidate is None else max(candidate, idle)
+    if candidate is None:
+        return current_ms
+    return candidate if current_ms is None else max(current_ms, candidate)
+
+
+# --- the reader -----------------------------------------------------------------------------------------------------
+
+
+class ReadPartitionFn(beam.DoFn):
+    """Splittable DoFn: one Kafka partition's offset range -> SocialEvents (main) and dead letters (tagged).
+
+    Each DoFn instance keeps one KafkaConsumer per partition (assigned, not subscribed: the group only
+    stores offsets, it does not balance partitions) so that resuming after a checkpoint keeps the consumer's
+    prefetched data, and one more consumer that only commits offsets.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        group_id: str,
+        json_ok: bool = False,
+        poll_timeout_ms: int = 200,
+        max_records_per_call: int = 5000,
+        max_call_ms: int = 1000,
+        max_out_of_orderness_ms: int = 5000,
+        consumer_config: dict[str, Any] | None = None,
+    ) -> None:
+        self._bootstrap = bootstrap_servers
+        self._group_id = group_id
+        self._json_ok = json_ok
+        self._poll_timeout_ms = poll_timeout_ms
+        self._max_records = max_records_per_call
+        self._max_call_s = max_call_ms / 1000
+        self._max_delay_ms = max_out_of_orderness_ms
+        self._config = dict(consumer_config or {})
+
+    def setup(self) -> None:
+        self._consumers: dict[Any, Any] = {}
+        self._positions: dict[Any, int | None] = {}  # where each consumer will read next, None = unknown
+        self._failures: dict[Any, int] = {}
+        self._committer: Any = None
+        self._committed: dict[Any, int] = {}
+        self._events = beam.metrics.Metrics.counter(NAMESPACE, "kafka_events_read")
+        self._dead = beam.metrics.Metrics.counter(NAMESPACE, "dead_letters")
+        self._broker_errors = beam.metrics.Metrics.counter(NAMESPACE, "kafka_broker_errors")
+        self._commit_failures = beam.metrics.Metrics.counter(NAMESPACE, "kafka_commit_failures")
+        self._commits = beam.metrics.Metrics.counter(NAMESPACE, "kafka_commits")
+
+    def teardown(self) -> None:
+        for consumer in [*getattr(self, "_consumers", {}).values(), getattr(self, "_committer", None)]:
+            _close_quietly(consumer)
+
+    # -- Kafka plumbing (every call that can meet a broker outage lives here, outside any `yield`) --
+
+    def _consumer_at(self, tp: Any, offset: int) -> Any:
+        from kafka import KafkaConsumer
+
+        consumer = self._consumers.get(tp)
+        if consumer is None:
+            consumer = KafkaConsumer(
+                bootstrap_servers=self._bootstrap,
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                client_id=f"reciprocity-read-{tp.topic}-{tp.partition}",
+                **self._config,
+            )
+            consumer.assign([tp])
+            self._consumers[tp] = consumer
+            self._positions[tp] = None
+        if self._positions[tp] != offset:
+            consumer.seek(tp, offset)
+            self._positions[tp] = offset
+        return consumer
+
+    def _drop_consumer(self, tp: Any) -> None:
+        consumer = self._consumers.pop(tp, None)
+        self._positions.pop(tp, None)
+        _close_quietly(consumer)
+
+    def _caught_up(self, consumer: Any, tp: Any) -> bool:
+        """Asks the broker (ListOffsets), rather than trusting a cached high watermark: during an outage the
+        cached value would make every partition look idle and push the watermark to now."""
+        end = consumer.end_offsets([tp], timeout_ms=5000)[tp]
+        return consumer.position(tp, timeout_ms=5000) >= end
+
+    def _commit(self, tp: Any, offset: int) -> None:
+        """Bundle-finalizer callback: the bundle's output is durable, so its offsets may be committed.
+        Never raises (a finalizer error is only logged by the SDK, and Prism fails the job on one); the next
+        commit of the partition covers a failed one."""
+        if offset <= self._committed.get(tp, -1):
+            return
+        try:
+            from kafka import KafkaConsumer
+            from kafka.structs import OffsetAndMetadata
+
+            if self._committer is None:
+                self._committer = KafkaConsumer(
+                    bootstrap_servers=self._bootstrap,
+                    group_id=self._group_id,
+                    enable_auto_commit=False,
+                    client_id=f"reciprocity-commit-{self._group_id}",
+                    **self._config,
+                )
+            self._committer.commit({tp: OffsetAndMetadata(offset, "", -1)}, timeout_ms=10_000)
+            self._committed[tp] = offset
+            self._commits.inc()
+        except Exception as error:
+            self._commit_failures.inc()
+            _LOGGER.warning("kafka: committing %s/%d offset %d failed: %s", tp.topic, tp.partition, offset, error)
+            committer, self._committer = self._committer, None
+            _close_quietly(committer)
+
+    def _to_output(self, record: Any) -> Any:
+        """One Kafka record -> a timestamped SocialEvent or a tagged dead letter. Never raises on data."""
+        source = f"{record.topic}/{record.partition}/{record.offset}"
+        value = record.value
+        try:
+            if value is None:
+                raise ContractError("empty message (tombstone)")
+            event = wire.decode_event(value, self._json_ok)
+        except Exception as error:  # ContractError, and anything a pathological payload provokes
+            reason = str(error) if isinstance(error, ContractError) else f"undecodable: {type(error).__name__}: {error}"
+            self._dead.inc()
+            seen = record.timestamp if record.timestamp and record.timestamp > 0 else int(time.time() * 1000)
+            letter = dead_letter(reason, source, value or b"")
+            return beam.pvalue.TaggedOutput(DEAD_LETTER, beam.window.TimestampedValue(letter, seen / 1000))
+        self._events.inc()
+        return beam.window.TimestampedValue(event, Timestamp(micros=event.event_time * 1000))
+
+    # -- the splittable process --
+
+    @beam.DoFn.unbounded_per_element()
+    def process(
+        self,
+        element: PartitionSpec,
+        # The finalizer must come first: Beam passes it positionally and the restriction and watermark
+        # parameters by keyword (apache_beam.runners.common._get_arg_placeholders).
+        finalizer: Any = beam.DoFn.BundleFinalizerParam,
+        tracker: Any = beam.DoFn.RestrictionParam(_PartitionOffsets()),
+        watermark: Any = beam.DoFn.WatermarkEstimatorParam(_PartitionWatermark()),
+    ) -> Iterator[Any]:
+        from kafka import TopicPartition
+
+        restriction: OffsetRange = tracker.current_restriction()
+        start, stop = restriction.start, restriction.stop
+        if start >= stop:
+            return
+        tp = TopicPartition(element[0], element[1])
+        deadline = time.monotonic() + self._max_call_s
+        next_offset = start  # the first offset not yet handled
+        max_event_ms: int | None = None
+        caught_up = False
+        emitted = 0
+        while True:
+            try:
+                consumer = self._consumer_at(tp, next_offset)
+                limit = max(1, min(500, self._max_records - emitted))
+                records = consumer.poll(timeout_ms=self._poll_timeout_ms, max_records=limit).get(tp, [])
+                if not records:
+                    position = consumer.position(tp, timeout_ms=5000)
+                    if stop < UNBOUNDED and position >= stop:  # the rest of the range is gaps/control records
+                        tracker.try_claim(stop)
+                        self._register_commit(finalizer, tp, stop)
+                        self._positions[tp] = None
+                        return
+                    caught_up = stop >= UNBOUNDED and self._caught_up(consumer, tp)
+                self._failures.pop(tp, None)
+            except _kafka_errors() as error:
+                # The broker is away (or the consumer broke): wait here rather than deferring with a delay,
+                # so this partition stays in the same bundle as the others (see the module docstring).
+                failures = self._failures[tp] = self._failures.get(tp, 0) + 1
+                self._broker_errors.inc()
+                _LOGGER.warning(
+                    "kafka: reading %s/%d at offset %d failed (%s: %s); retry %d",
+                    tp.topic,
+                    tp.partition,
+                    next_offset,
+                    type(error).__name__,
+                    error,
+                    failures,
+                )
+                if failures > 1:
+                    self._drop_consumer(tp)
+                time.sleep(_backoff_s(failures))
+                break
+            for record in records:
+                if not tracker.try_claim(record.offset):  # at or past the stop offset: the range is done
+                    self._register_commit(finalizer, tp, stop)
+                    self._positions[tp] = None  # the consumer read past `stop`
+                    return
+                next_offset = record.offset + 1
+                output = self._to_output(record)
+                if not isinstance(output, beam.pvalue.TaggedOutput):
+                    event_ms = output.value.event_time
+                    if max_event_ms is None or event_ms > max_event_ms:
+                        max_event_ms = event_ms
+                emitted += 1
+                yield output
+            self._positions[tp] = next_offset
+            if caught_up or emitted >= self._max_records or time.monotonic() >= deadline:
+                break
+
+        current = watermark.current_watermark()
+        current_ms = None if current is None else current.micros // 1000
+        new_ms = next_watermark_ms(current_ms, max_event_ms, caught_up, int(time.time() * 1000), self._max_delay_ms)
+        if new_ms is not None and new_ms != current_ms:
+            watermark.set_watermark(Timestamp(micros=new_ms * 1000))
+        if next_offset > start:
+            self._register_commit(finalizer, tp, next_offset)
+        tracker.defer_remainder()
+
+    def _register_commit(self, finalizer: Any, tp: Any, offset: int) -> None:
+        finalizer.register(lambda: self._commit(tp, offset))
+
+
+def _disable_prism_sdf_splits(pipeline: beam.Pipeline) -> None:
+    """Adds the experiment that stops Prism splitting SDF bundles it finds slow (see the module docstring).
+    Only Prism reads it; the options are sent to the runner at run(), after every expand()."""
+    options = pipeline.options.view_as(DebugOptions) if pipeline.options is not None else None
+    if options is not None and PRISM_NO_SDF_SPLIT not in (options.experiments or []):
+        options.add_experiment(PRISM_NO_SDF_SPLIT)
+
+
+class ReadSocialEventsFromKafka(beam.PTransform):
+    """SocialEvents from a Kafka topic. Output: {"events": ..., "dead_letter": ...}.
+
+    Messages are Avro single-object encoded SocialEvents (pipelines/io/wire.py); with `json_ok`, JSON
+    objects too. Events are timestamped with their event_time; see the module docstring for the
+    watermark, offsets and failure handling.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        group_id: str,
+        until_end_offsets: bool = False,
+        json_ok: bool = False,
+        poll_timeout_ms: int = 200,
+        max_records_per_call: int = 5000,
+        max_call_ms: int = 1000,
+        max_out_of_orderness_ms: int = 5000,
+        consumer_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if max_out_of_orderness_ms < 0:
+            raise ValueError("max_out_of_orderness_ms must not be negative")
+        self._bootstrap = bootstrap_servers
+        self._topic = topic
+        self._group_id = group_id
+        self._until_end = until_end_offsets
+        self._read = ReadPartitionFn(
+            bootstrap_servers,
+            group_id,
+            json_ok=json_ok,
+            poll_timeout_ms=poll_timeout_ms,
+            max_records_per_call=max_records_per_call,
+            max_call_ms=max_call_ms,
+            max_out_of_orderness_ms=max_out_of_orderness_ms,
+            consumer_config=consumer_config,
+        )
+        self._consumer_config = consumer_config
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
+        _disable_prism_sdf_splits(pbegin.pipeline)
+        outputs = (
+            pbegin
+            | "Impulse" >> beam.Impulse()
+            | "Partitions"
+            >> beam.ParDo(
+                DiscoverPartitionsFn(
+                    self._bootstrap, self._topic, self._group_id, self._until_end, self._consumer_config
+                )
+            )
+            | "Read" >> beam.ParDo(self._read).with_outputs(DEAD_LETTER, main="events")
+        )
+        return {"events": outputs.events, "dead_letter": outputs[DEAD_LETTER]}
+
+
+# --- the sinks ------------------------------------------------------------------------------------------------------
+
+
+class _ProduceFn(beam.DoFn):
+    """Sends each record as an Avro single-object message; a bundle succeeds only if all its sends did."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        schema_name: str,
+        key_field: str | None,
+        producer_config: dict[str, Any] | None,
+        flush_timeout_s: float,
+    ) -> None:
+        self._bootstrap = bootstrap_servers
+        self._topic = topic
+        self._schema = schema_name
+        self._key_field = key_field
+        self._config = dict(producer_config or {})
+        self._flush_timeout_s = flush_timeout_s
+
+    def setup(self) -> None:
+        from kafka import KafkaProducer
+
+        config = {"acks": "all", "linger_ms": 20, "client_id": f"reciprocity-write-{self._topic}", **self._config}
+        self._producer = KafkaProducer(bootstrap_servers=self._bootstrap, **config)
+        self._written = beam.metrics.Metrics.counter(NAMESPACE, f"kafka_written_{self._topic}")
+
+    def start_bundle(self) -> None:
+        self._errors: list[BaseException] = []
+        self._sent = 0
+
+    def process(self, record: dict[str, Any]) -> None:
+        value = wire.encode(record, self._schema)
+        key = record.get(self._key_field) if self._key_field else None
+        future = self._producer.send(self._topic, value=value, key=None if key is None else str(key).encode("utf-8"))
+        future.add_errback(self._errors.append)  # called on the producer's I/O thread; list.append is atomic
+        self._sent += 1
+
+    def finish_bundle(self) -> None:
+        if not self._sent:
+            return
+        self._producer.flush(timeout=self._flush_timeout_s)
+        if self._errors:
+            first = self._errors[0]
+            raise RuntimeError(
+                f"{len(self._errors)} of {self._sent} messages to Kafka topic {self._topic} failed: "
+                f"{type(first).__name__}: {first}"
+            )
+        self._written.inc(self._sent)
+
+    def teardown(self) -> None:
+        producer = getattr(self, "_producer", None)
+        if producer is not None:
+            producer.close(timeout=10)
+
+
+class WriteToKafka(beam.PTransform):
+    """Writes dicts of `schema_name` (a schema in schemas/) to `topic`, keyed by `key_field` (None: no key).
+
+    At-least-once: a bundle whose sends fail is failed and retried by the runner, so a message may be
+    written twice; consumers dedupe on the record's natural id (alert_id, account + window_end).
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        schema_name: str,
+        key_field: str | None = "account_id",
+        producer_config: dict[str, Any] | None = None,
+        flush_timeout_s: float = 120.0,
+    ) -> None:
+        super().__init__()
+        wire.header_of(schema_name)  # an unknown schema fails here, at construction, not on a worker
+        self._fn = _ProduceFn(bootstrap_servers, topic, schema_name, key_field, producer_config, flush_timeout_s)
+
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        return records | "Produce" >> beam.ParDo(self._fn)
+
+
+class WriteDeadLettersToKafka(WriteToKafka):
+    """Dead letters (schemas/DeadLetter.avsc) to `topic`, unkeyed: they are few and read in order."""
+
+    def __init__(self, bootstrap_servers: str, topic: str, producer_config: dict[str, Any] | None = None) -> None:
+        super().__init__(bootstrap_servers, topic, "DeadLetter", key_field=None, producer_config=producer_config)
