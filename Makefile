@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 OUT ?= out/run
 ARGS ?=
 
-.PHONY: run test lint bench bench-quick simulate clean kafka-up kafka-down
+.PHONY: run test lint tools bench bench-quick simulate clean kafka-up kafka-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m pipelines.reciprocity --output $(OUT) $(ARGS)
 
-## test: lint, then the whole suite.
-test: $(STAMP) lint
+## test: lint, then the whole suite (installs promtool/prometheus from Debian when missing).
+test: $(STAMP) lint tools
 	$(BIN)/python -m pytest -q -ra
+
+tools:
+	bash deploy/local/install-tools.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines tests
