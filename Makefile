@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 OUT ?= out/run
 ARGS ?=
 
-.PHONY: run test lint tools bench bench-quick simulate clean kafka-up kafka-down
+.PHONY: run test lint tools bench bench-quick simulate clean kafka-up kafka-down flink-up flink-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,13 @@ kafka-up:
 
 kafka-down:
 	bash deploy/local/kafka.sh down
+
+## flink-up / flink-down: a Flink 2.2 standalone cluster (JobManager, TaskManager, Beam worker pool) on loopback.
+flink-up:
+	bash deploy/local/flink.sh up
+
+flink-down:
+	bash deploy/local/flink.sh down
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache
