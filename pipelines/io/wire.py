@@ -166,8 +166,9 @@ def decode(payload: bytes) -> tuple[str, dict[str, Any]]:
     body.seek(HEADER_SIZE)
     try:
         record = schemaless_reader(body, reader_schema, None)
-    except (EOFError, StopIteration):
-        raise ValueError(f"truncated {name} body ({len(payload) - HEADER_SIZE} bytes)") from None
+    except (EOFError, StopIteration, IndexError):  # the compiled reader raises IndexError on a short buffer
+        size = len(payload) - HEADER_SIZE
+        raise ValueError(f"truncated {name} body: the record needs more than its {size} bytes") from None
     except Exception as error:  # fastavro raises many types on corrupt input (IndexError, UnicodeDecodeError...)
         raise ValueError(f"corrupt {name} body: {type(error).__name__}: {error}") from None
     left = len(payload) - body.tell()
@@ -183,6 +184,9 @@ def decode_event(payload: bytes, json_ok: bool = False) -> SocialEvent:
     `{` is read as one JSON object instead (handy for hand-typed test messages); the contract check is the
     same either way.
     """
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise ContractError(f"expected bytes, got {type(payload).__name__}")
+    payload = bytes(payload)
     if json_ok and payload[:1] != MAGIC[:1] and payload.lstrip()[:1] == b"{":
         try:
             record = json.loads(payload)

@@ -64,6 +64,12 @@ class ReciprocityMetrics:
         self.dead_letters = Counter(
             "reciprocity_dead_letters", "Inputs that could not be used, by reason class.", ["reason"], registry=r
         )
+        self.read_errors = Counter(
+            "reciprocity_exporter_read_errors",
+            "Messages on the output topics the exporter could not decode, by topic.",
+            ["topic"],
+            registry=r,
+        )
         self.late_events = Counter(
             "reciprocity_late_events_dropped", "Events that arrived after their windows were evaluated.", registry=r
         )
