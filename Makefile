@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 OUT ?= out/run
 ARGS ?=
 
-.PHONY: run test lint tools bench bench-quick simulate clean kafka-up kafka-down flink-up flink-down
+.PHONY: run report test lint tools bench bench-quick simulate clean kafka-up kafka-down flink-up flink-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 ## run: simulate a social network, run the reciprocity job on the DirectRunner, print the summary.
 run: $(STAMP)
 	$(BIN)/python -m pipelines.reciprocity --output $(OUT) $(ARGS)
+
+## report: a PNG and a self-contained HTML page of the last `make run` (OUT=dir for another run).
+report: $(STAMP)
+	$(BIN)/python -m pipelines.report --output $(OUT)
 
 ## test: lint, then the whole suite (installs promtool/prometheus from Debian when missing).
 test: $(STAMP) lint tools
