@@ -12,6 +12,8 @@
 #   BEAM_VERSION   the apache-beam version of .venv (else read from .venv/bin/python, else 2.77.0)
 #   FLINK_VERSION  Flink minor the job server is built for: 1.19, 1.20, 2.0, 2.1 or 2.2 (Beam 2.77's default: 2.2)
 #   BEAM_JAR_CACHE where Beam looks for jars (default ~/.apache_beam/cache/jars)
+#   FLINK_JOB_SERVER_JAR  a copy of the jar obtained some other way: it is checked and put in the cache
+#                  instead of asking Maven (or pass it to Beam directly: --flink_job_server_jar=<path>)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -40,6 +42,14 @@ jar_ok() { [[ -s "$1" ]] && python3 -c 'import sys, zipfile; zipfile.ZipFile(sys
 
 if jar_ok "$JAR"; then echo "$JAR"; exit 0; fi
 
+if [[ -n "${FLINK_JOB_SERVER_JAR:-}" ]]; then
+  jar_ok "$FLINK_JOB_SERVER_JAR" || die "FLINK_JOB_SERVER_JAR=$FLINK_JOB_SERVER_JAR is not a readable jar"
+  mkdir -p "$CACHE"
+  cp -f "$FLINK_JOB_SERVER_JAR" "$JAR.tmp.$$" && mv -f "$JAR.tmp.$$" "$JAR"
+  echo "$JAR"
+  exit 0
+fi
+
 command -v mvn >/dev/null || die "mvn not found; it is needed once to fetch $ARTIFACT_ID from Maven Central"
 mkdir -p "$CACHE"
 # Copy into a scratch dir, then move into place: Beam must never see a half-written jar. Maven's local
@@ -49,12 +59,15 @@ trap 'rm -rf "$tmp"' EXIT
 log="$ROOT/.cache/flink-jobserver-mvn.log"
 mkdir -p "$ROOT/.cache"
 echo "flink-jobserver.sh: fetching org.apache.beam:$ARTIFACT_ID:$BEAM_VERSION (about 250 MB) ..." >&2
-if ! mvn -B --no-transfer-progress -Dstyle.color=never -Dmaven.repo.local="$ROOT/.cache/m2" \
+# -U: retry even if an earlier attempt recorded the artifact as missing.
+if ! mvn -B -U --no-transfer-progress -Dstyle.color=never -Dmaven.repo.local="$ROOT/.cache/m2" \
     org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
     -Dartifact="org.apache.beam:$ARTIFACT_ID:$BEAM_VERSION:jar" -DoutputDirectory="$tmp" -Dmdep.overWriteIfNewer=true \
     >"$log" 2>&1; then
-  tail -n 20 "$log" >&2
-  die "Maven could not fetch the jar (full output: ${log#"$ROOT"/})"
+  grep -E '^\[(ERROR|WARNING)\]' "$log" | head -n 5 >&2 || true
+  die "Maven could not fetch org.apache.beam:$ARTIFACT_ID:$BEAM_VERSION (full output: ${log#"$ROOT"/}).
+  If the repository does not serve this Beam release's Java artifacts, supply the jar with
+  FLINK_JOB_SERVER_JAR=<path>, or choose another FLINK_VERSION."
 fi
 jar_ok "$tmp/$ARTIFACT_ID-$BEAM_VERSION.jar" || die "Maven ran but $ARTIFACT_ID-$BEAM_VERSION.jar is missing or corrupt"
 mv -f "$tmp/$ARTIFACT_ID-$BEAM_VERSION.jar" "$JAR"

@@ -64,6 +64,18 @@ def _fraction(text: str) -> float:
 
 
 @dataclass(frozen=True)
+class KafkaOptions:
+    bootstrap: str
+    events_topic: str
+    alerts_topic: str
+    windows_topic: str
+    dead_letter_topic: str
+    group_id: str
+    until_end_offsets: bool
+    json_messages: bool
+
+
+@dataclass(frozen=True)
 class JobOptions:
     """What the job needs besides the metric config."""
 
@@ -73,6 +85,7 @@ class JobOptions:
     sim_seed: int
     sim_days: int
     summary_top: int
+    kafka: KafkaOptions | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--input", help="events: a .avro/.jsonl file, a directory or a glob; default: the simulator")
     io.add_argument("--output", required=True, help="directory for alerts.jsonl, account_windows.jsonl, ...")
     io.add_argument("--watchlist", help="file with one account id a line: always treated as preachers")
+
+    kafka = parser.add_argument_group("Kafka (streaming: events from a topic, results to topics)")
+    kafka.add_argument("--kafka_bootstrap", help="e.g. 127.0.0.1:9092; turns the job into a streaming job")
+    kafka.add_argument("--events_topic", default="social-events")
+    kafka.add_argument("--alerts_topic", default="engagement-alerts")
+    kafka.add_argument("--windows_topic", default="account-windows")
+    kafka.add_argument("--dead_letter_topic", default="dead-letters")
+    kafka.add_argument("--group_id", default="engagement-reciprocity", help="consumer group (offsets)")
+    kafka.add_argument(
+        "--until_end_offsets", action="store_true", help="read up to the end offsets seen at start, then finish"
+    )
+    kafka.add_argument("--json_messages", action="store_true", help="also accept JSON event messages")
 
     windows = parser.add_argument_group("windows")
     windows.add_argument("--window", type=_duration, default="24h", help="window size (24h)")
@@ -172,7 +197,29 @@ def parse(argv: list[str]) -> tuple[JobOptions, ReciprocityConfig, list[str]]:
         )
     except ValueError as error:
         raise OptionError(str(error)) from None
+    if parsed.kafka_bootstrap and parsed.input:
+        raise OptionError("--input and --kafka_bootstrap are two sources: give one")
+    if parsed.until_end_offsets and not parsed.kafka_bootstrap:
+        raise OptionError("--until_end_offsets needs --kafka_bootstrap")
+    for topic in ("events_topic", "alerts_topic", "windows_topic", "dead_letter_topic", "group_id"):
+        if not getattr(parsed, topic).strip():
+            raise OptionError(f"--{topic} must not be empty")
+    kafka = (
+        KafkaOptions(
+            bootstrap=parsed.kafka_bootstrap,
+            events_topic=parsed.events_topic,
+            alerts_topic=parsed.alerts_topic,
+            windows_topic=parsed.windows_topic,
+            dead_letter_topic=parsed.dead_letter_topic,
+            group_id=parsed.group_id,
+            until_end_offsets=parsed.until_end_offsets,
+            json_messages=parsed.json_messages,
+        )
+        if parsed.kafka_bootstrap
+        else None
+    )
     job = JobOptions(
+        kafka=kafka,
         input=parsed.input,
         output=Path(parsed.output),
         sim_events=parsed.sim_events,

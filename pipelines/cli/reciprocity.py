@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.cli import options as cli_options
+from pipelines.cli.options import KafkaOptions
 from pipelines.cli.summary import render, summarize
 from pipelines.io.files import NAMESPACE, ReadEventFiles, WriteJsonLines, expand_inputs
 from pipelines.io.simulated import SimulatedEvents
@@ -47,6 +48,28 @@ def build(pipeline: beam.Pipeline, source: beam.PTransform, config: ReciprocityC
     )
 
 
+def build_streaming(pipeline: beam.Pipeline, kafka: KafkaOptions, config: ReciprocityConfig) -> None:
+    """The streaming graph: Kafka events -> count -> reciprocity (stateful, watermark-driven) -> Kafka topics."""
+    from pipelines.io.kafka import ReadSocialEventsFromKafka, WriteDeadLettersToKafka, WriteToKafka
+
+    read = pipeline | "Source" >> ReadSocialEventsFromKafka(
+        kafka.bootstrap,
+        kafka.events_topic,
+        kafka.group_id,
+        until_end_offsets=kafka.until_end_offsets,
+        json_ok=kafka.json_messages,
+    )
+    events = read["events"] | "CountEvents" >> beam.ParDo(CountEventsFn())
+    results = events | "Reciprocity" >> ComputeReciprocity(config, streaming=True)
+    results[WINDOWS] | "WriteWindows" >> WriteToKafka(kafka.bootstrap, kafka.windows_topic, "AccountWindow")
+    results[ALERTS] | "WriteAlerts" >> WriteToKafka(kafka.bootstrap, kafka.alerts_topic, "EngagementAlert")
+    (
+        [read["dead_letter"], results[LATE]]
+        | "AllDeadLetters" >> beam.Flatten()
+        | "WriteDeadLetters" >> WriteDeadLettersToKafka(kafka.bootstrap, kafka.dead_letter_topic)
+    )
+
+
 def job_counters(result: Any) -> dict[str, int] | None:
     """The job's Beam counters by name, summed over steps; None when the runner reports no metrics."""
     try:
@@ -69,16 +92,19 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     except ValueError as error:
         cli_options.fail(str(error))
     job.output.mkdir(parents=True, exist_ok=True)
-    if job.input:
-        source: beam.PTransform = ReadEventFiles(job.input)
+    options = PipelineOptions(beam_args)
+    if job.kafka is not None:
+        options.view_as(StandardOptions).streaming = True
+    pipeline = beam.Pipeline(options=options)
+    if job.kafka is not None:
+        build_streaming(pipeline, job.kafka, config)
+    elif job.input:
+        build(pipeline, ReadEventFiles(job.input), config, job.output)
     else:
         network = build_network(SimulationConfig.for_events(job.sim_events, seed=job.sim_seed, days=job.sim_days))
         with (job.output / "ground_truth.jsonl").open("w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(row) + "\n" for row in network.ground_truth())
-        source = SimulatedEvents(network)
-
-    pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
-    build(pipeline, source, config, job.output)
+        build(pipeline, SimulatedEvents(network), config, job.output)
     result = pipeline.run()
     result.wait_until_finish()
 

@@ -29,24 +29,28 @@ def _window_counts(path: Path) -> dict[str, int]:
 
 def summarize(output: Path, counters: dict[str, int] | None, top: int = 10) -> dict[str, Any]:
     """counters: the job's Beam counters (reciprocity namespace), or None when the runner reports none."""
-    counts = (
-        counters if counters and "account_windows" in counters else _window_counts(output / "account_windows.jsonl")
-    )
+    if counters and "account_windows" in counters:
+        counts = counters
+    else:
+        counts = _window_counts(output / "account_windows.jsonl")
     alerts = _records(output / "alerts.jsonl")
     dead = _records(output / "dead_letter.jsonl")
     firing = [a for a in alerts if a["status"] == "firing"]
-    events_read = (
-        sum(v for k, v in counters.items() if k.startswith(EVENTS_READ_PREFIX)) if counters is not None else None
-    )
+    # A streaming job writes to Kafka, not to files: its counts come from the runner's counters.
+    files = (output / "alerts.jsonl").exists()
+    counters = counters or {}
+    events_read = sum(v for k, v in counters.items() if k.startswith(EVENTS_READ_PREFIX)) if counters else None
     summary: dict[str, Any] = {
         "events_read": events_read,
-        "dead_letters": len(dead),
+        "dead_letters": len(dead)
+        if files
+        else counters.get("dead_letters", 0) + counters.get("late_events_dropped", 0),
         "dead_letter_reasons": dict(Counter(d["reason"].split(":")[0] for d in dead).most_common(5)),
         "accounts_published": counts.get("accounts_published", 0),
         "account_windows": counts.get("account_windows", 0),
         "preachers": counts.get("preachers", 0),
-        "alerts_firing": len(firing),
-        "alerts_resolved": len(alerts) - len(firing),
+        "alerts_firing": len(firing) if files else counters.get("alerts_firing", 0),
+        "alerts_resolved": len(alerts) - len(firing) if files else counters.get("alerts_resolved", 0),
         "one_way_accounts": sorted({a["account_id"] for a in firing}),
         "top": sorted(firing, key=lambda a: (-a["metrics"]["inbound_engagers"], a["account_id"]))[:top],
     }

@@ -1,4 +1,5 @@
-"""Kafka IO in pure Python (kafka-python): no Java expansion service, so it runs on Prism and on Flink alike.
+"""Kafka IO in pure Python (kafka-python): no Java expansion service or Java harness, so any portable runner
+can run it (tested on Prism; written for Flink too).
 
     read = pipeline | ReadSocialEventsFromKafka("127.0.0.1:9092", "social-events", group_id="reciprocity")
     read["events"]        # SocialEvents, timestamped with their event_time
@@ -11,8 +12,8 @@ How the source works, and why:
   read by a splittable DoFn whose restriction is an offset range: [committed offset or the beginning, the
   end offset seen at start) with `until_end_offsets`, else [committed or beginning, sys.maxsize).
 * The DoFn checkpoints itself: every call reads for at most `max_call_ms` / `max_records_per_call`, then
-  `defer_remainder()`s. Portable runners never ask an SDF to split (apache/beam#20979), so without this a
-  partition would hold its bundle forever and nothing downstream would see a watermark.
+  `defer_remainder()`s. Portable runners do not checkpoint an SDF for it (apache/beam#20979), so without
+  this a partition would hold its bundle forever and nothing downstream would see a watermark.
 * Runner-initiated splits are refused (`_CheckpointOnlyOffsetTracker`): splitting a Kafka partition's offset
   range would read it twice in parallel and interleave the offset commits. The transform also turns Prism's
   own "split a slow bundle" off (experiment `prism_disable_sdf_split`): Prism keeps one watermark estimate
@@ -28,13 +29,15 @@ How the source works, and why:
   current event_time; to replay history, use `until_end_offsets`, where a finished partition simply stops
   holding the watermark.
 * Offsets are committed to the consumer group only from the bundle finalizer, i.e. after the runner has
-  made the bundle's output durable; a restart resumes from the committed offsets (at-least-once).
+  made the bundle's output durable; a restart resumes from the committed offsets (at-least-once). A call
+  that reads nothing commits the start of its restriction, so a commit lost to an outage is made good.
 * A broker that goes away is waited for: kafka-python errors are caught, logged and retried with capped
   backoff inside the call, and the partition resumes where it stopped. Bad messages never fail the
   pipeline: they become dead letters.
 
 The sinks (`WriteToKafka`) encode each record as Avro single-object (pipelines/io/wire.py) and flush the
-producer at the end of every bundle, failing the bundle (so the runner retries it) if a send failed.
+producer at the end of every bundle. They wait out a broker outage (up to `max_outage_s`) instead of
+failing the bundle: Prism does not retry a failed bundle, it fails the job.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTr
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.options.pipeline_options import DebugOptions
 from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
-from apache_beam.utils.timestamp import Timestamp
+from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
 
 from pipelines.io import wire
 from pipelines.io.files import DEAD_LETTER, NAMESPACE, dead_letter
@@ -70,7 +73,12 @@ def _kafka_errors() -> tuple[type[BaseException], ...]:
     """What a broker outage looks like from kafka-python: its own errors plus socket-level ones."""
     from kafka.errors import KafkaError
 
-    return (KafkaError, OSError, TimeoutError)
+    # RuntimeError: what kafka-python raises from a consumer whose network layer was closed under it.
+    return (KafkaError, OSError, TimeoutError, RuntimeError)
+
+
+def _nothing() -> None:
+    """A bundle-finalizer callback for bundles with no offsets to commit (see ReadPartitionFn.process)."""
 
 
 def _backoff_s(failures: int) -> float:
@@ -133,13 +141,13 @@ class DiscoverPartitionsFn(beam.DoFn):
     def _discover(self) -> list[PartitionSpec]:
         from kafka import KafkaConsumer, TopicPartition
 
-        consumer = KafkaConsumer(
-            bootstrap_servers=self._bootstrap,
-            group_id=self._group_id,
-            enable_auto_commit=False,
-            client_id=f"reciprocity-discover-{self._group_id}",
+        config = {
+            "client_id": f"reciprocity-discover-{self._group_id}",
             **self._config,
-        )
+            "group_id": self._group_id,
+            "enable_auto_commit": False,
+        }
+        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, **config)
         try:
             partitions = sorted(consumer.partitions_for_topic(self._topic))
             if not partitions:
@@ -166,7 +174,7 @@ class DiscoverPartitionsFn(beam.DoFn):
                 specs.append((tp.topic, tp.partition, start, stop))
             return specs
         finally:
-            consumer.close(autocommit=False)
+            _close_quietly(consumer)
 
 
 # --- restriction and watermark --------------------------------------------------------------------------------------
@@ -211,11 +219,13 @@ class _PartitionOffsets(RestrictionProvider):
 class _PartitionWatermark(WatermarkEstimatorProvider):
     """A ManualWatermarkEstimator per partition; its state (the watermark) travels with each checkpoint."""
 
-    def initial_estimator_state(self, element: PartitionSpec, restriction: OffsetRange) -> Timestamp | None:
-        return None
+    def initial_estimator_state(self, element: PartitionSpec, restriction: OffsetRange) -> Timestamp:
+        # MIN rather than None: the SDK leaves a None watermark out of the checkpoint, and Prism then takes
+        # the minimum over the other partitions only, which a partition not yet read must hold back.
+        return MIN_TIMESTAMP
 
     def create_watermark_estimator(self, estimator_state: Timestamp | None) -> ManualWatermarkEstimator:
-        return ManualWatermarkEstimator(estimator_state)
+        return ManualWatermarkEstimator(estimator_state if estimator_state is not None else MIN_TIMESTAMP)
 
 
 def next_watermark_ms(
@@ -286,20 +296,41 @@ class ReadPartitionFn(beam.DoFn):
 
     # -- Kafka plumbing (every call that can meet a broker outage lives here, outside any `yield`) --
 
-    def _consumer_at(self, tp: Any, offset: int) -> Any:
+    def _new_consumer(self, tp: Any) -> Any:
+        """A consumer assigned to `tp` alone. No group: the group only stores offsets (see `_commit`)."""
         from kafka import KafkaConsumer
 
+        config = {
+            "group_id": None,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "client_id": f"reciprocity-read-{tp.topic}-{tp.partition}",
+            "bootstrap_timeout_ms": 5_000,  # a call must not block for kafka-python's default 30 s
+            # An idle poll lasts as long as the broker holds the fetch (default 500 ms), and idle partitions
+            # are polled one after the other: keep each short so new data is seen within a round.
+            "fetch_max_wait_ms": self._poll_timeout_ms,
+            **self._config,
+        }
+        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, **config)
+        consumer.assign([tp])
+        return consumer
+
+    def _new_committer(self) -> Any:
+        from kafka import KafkaConsumer
+
+        config = {
+            "client_id": f"reciprocity-commit-{self._group_id}",
+            "bootstrap_timeout_ms": 5_000,  # a finalizer must not block for long either
+            **self._config,
+            "group_id": self._group_id,
+            "enable_auto_commit": False,
+        }
+        return KafkaConsumer(bootstrap_servers=self._bootstrap, **config)
+
+    def _consumer_at(self, tp: Any, offset: int) -> Any:
         consumer = self._consumers.get(tp)
         if consumer is None:
-            consumer = KafkaConsumer(
-                bootstrap_servers=self._bootstrap,
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                client_id=f"reciprocity-read-{tp.topic}-{tp.partition}",
-                **self._config,
-            )
-            consumer.assign([tp])
+            consumer = self._new_consumer(tp)
             self._consumers[tp] = consumer
             self._positions[tp] = None
         if self._positions[tp] != offset:
@@ -325,18 +356,11 @@ class ReadPartitionFn(beam.DoFn):
         if offset <= self._committed.get(tp, -1):
             return
         try:
-            from kafka import KafkaConsumer
             from kafka.structs import OffsetAndMetadata
 
             if self._committer is None:
-                self._committer = KafkaConsumer(
-                    bootstrap_servers=self._bootstrap,
-                    group_id=self._group_id,
-                    enable_auto_commit=False,
-                    client_id=f"reciprocity-commit-{self._group_id}",
-                    **self._config,
-                )
-            self._committer.commit({tp: OffsetAndMetadata(offset, "", -1)}, timeout_ms=10_000)
+                self._committer = self._new_committer()
+            self._committer.commit({tp: OffsetAndMetadata(offset, "", -1)}, timeout_ms=5_000)
             self._committed[tp] = offset
             self._commits.inc()
         except Exception as error:
@@ -376,6 +400,10 @@ class ReadPartitionFn(beam.DoFn):
     ) -> Iterator[Any]:
         from kafka import TopicPartition
 
+        # Every call registers a finalizer callback, even one with nothing to commit: Prism sends
+        # FinalizeBundle for every bundle of a stage that may need it, the SDK answers it with an error for
+        # a bundle that registered no callback, and Prism then fails the job (seen with idle partitions).
+        finalizer.register(_nothing)
         restriction: OffsetRange = tracker.current_restriction()
         start, stop = restriction.start, restriction.stop
         if start >= stop:
@@ -414,7 +442,7 @@ class ReadPartitionFn(beam.DoFn):
                     error,
                     failures,
                 )
-                if failures > 1:
+                if failures > 1 or isinstance(error, RuntimeError):  # kafka-python: "NetworkSelector closed!"
                     self._drop_consumer(tp)
                 time.sleep(_backoff_s(failures))
                 break
@@ -436,12 +464,22 @@ class ReadPartitionFn(beam.DoFn):
                 break
 
         current = watermark.current_watermark()
-        current_ms = None if current is None else current.micros // 1000
+        current_ms = None if current is None or current <= MIN_TIMESTAMP else current.micros // 1000
         new_ms = next_watermark_ms(current_ms, max_event_ms, caught_up, int(time.time() * 1000), self._max_delay_ms)
         if new_ms is not None and new_ms != current_ms:
             watermark.set_watermark(Timestamp(micros=new_ms * 1000))
-        if next_offset > start:
-            self._register_commit(finalizer, tp, next_offset)
+        # With nothing read this commits `start`, which is safe (the runner persisted the bundles before it to
+        # hand us this restriction) and heals a commit that failed earlier, e.g. during a broker outage.
+        self._register_commit(finalizer, tp, next_offset)
+        _LOGGER.debug(
+            "kafka: %s/%d read [%d, %d), watermark %s%s; checkpoint",
+            tp.topic,
+            tp.partition,
+            start,
+            next_offset,
+            new_ms,
+            " (caught up)" if caught_up else "",
+        )
         tracker.defer_remainder()
 
     def _register_commit(self, finalizer: Any, tp: Any, offset: int) -> None:
@@ -516,7 +554,13 @@ class ReadSocialEventsFromKafka(beam.PTransform):
 
 
 class _ProduceFn(beam.DoFn):
-    """Sends each record as an Avro single-object message; a bundle succeeds only if all its sends did."""
+    """Sends each record as an Avro single-object message; a bundle succeeds only if all its sends did.
+
+    A broker outage is ridden out rather than failed, for up to `max_outage_s`: on Prism a failed bundle
+    fails the whole job (it does not retry bundles). The producer is created on first use (its constructor
+    waits for the broker), its own retries are allowed to last the whole budget (`delivery_timeout_ms`),
+    which keeps the messages of a key in order, and `send` may block as long while it waits for metadata.
+    """
 
     def __init__(
         self,
@@ -525,20 +569,51 @@ class _ProduceFn(beam.DoFn):
         schema_name: str,
         key_field: str | None,
         producer_config: dict[str, Any] | None,
-        flush_timeout_s: float,
+        max_outage_s: float,
     ) -> None:
         self._bootstrap = bootstrap_servers
         self._topic = topic
         self._schema = schema_name
         self._key_field = key_field
         self._config = dict(producer_config or {})
-        self._flush_timeout_s = flush_timeout_s
+        self._max_outage_s = max_outage_s
 
-    def setup(self) -> None:
+    def _new_producer(self) -> Any:
         from kafka import KafkaProducer
 
-        config = {"acks": "all", "linger_ms": 20, "client_id": f"reciprocity-write-{self._topic}", **self._config}
-        self._producer = KafkaProducer(bootstrap_servers=self._bootstrap, **config)
+        budget_ms = int(self._max_outage_s * 1000)
+        config = {
+            "acks": "all",
+            "linger_ms": 20,
+            "client_id": f"reciprocity-write-{self._topic}",
+            "delivery_timeout_ms": max(budget_ms, 31_000),  # must exceed request_timeout_ms (30 s)
+            "max_block_ms": budget_ms,
+            "bootstrap_timeout_ms": 5_000,
+            **self._config,
+        }
+        return KafkaProducer(bootstrap_servers=self._bootstrap, **config)
+
+    def _ready_producer(self) -> Any:
+        """The producer, created now if need be; waits out a broker that is down, up to `max_outage_s`."""
+        if self._producer is not None:
+            return self._producer
+        deadline = time.monotonic() + self._max_outage_s
+        failures = 0
+        while True:
+            try:
+                self._producer = self._new_producer()
+                return self._producer
+            except _kafka_errors() as error:
+                failures += 1
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(
+                        f"Kafka at {self._bootstrap} unreachable for {self._max_outage_s:.0f}s: {error}"
+                    ) from None
+                _LOGGER.warning("kafka: producer for %s cannot connect (%s); retrying", self._topic, error)
+                time.sleep(_backoff_s(failures))
+
+    def setup(self) -> None:
+        self._producer: Any = None
         self._written = beam.metrics.Metrics.counter(NAMESPACE, f"kafka_written_{self._topic}")
 
     def start_bundle(self) -> None:
@@ -548,14 +623,16 @@ class _ProduceFn(beam.DoFn):
     def process(self, record: dict[str, Any]) -> None:
         value = wire.encode(record, self._schema)
         key = record.get(self._key_field) if self._key_field else None
-        future = self._producer.send(self._topic, value=value, key=None if key is None else str(key).encode("utf-8"))
+        producer = self._ready_producer()
+        future = producer.send(self._topic, value=value, key=None if key is None else str(key).encode("utf-8"))
         future.add_errback(self._errors.append)  # called on the producer's I/O thread; list.append is atomic
         self._sent += 1
 
     def finish_bundle(self) -> None:
         if not self._sent:
             return
-        self._producer.flush(timeout=self._flush_timeout_s)
+        # No timeout of our own: each send ends, delivered or failed, within delivery_timeout_ms.
+        self._producer.flush()
         if self._errors:
             first = self._errors[0]
             raise RuntimeError(
@@ -567,14 +644,16 @@ class _ProduceFn(beam.DoFn):
     def teardown(self) -> None:
         producer = getattr(self, "_producer", None)
         if producer is not None:
-            producer.close(timeout=10)
+            with contextlib.suppress(Exception):
+                producer.close(timeout=10)
 
 
 class WriteToKafka(beam.PTransform):
     """Writes dicts of `schema_name` (a schema in schemas/) to `topic`, keyed by `key_field` (None: no key).
 
-    At-least-once: a bundle whose sends fail is failed and retried by the runner, so a message may be
-    written twice; consumers dedupe on the record's natural id (alert_id, account + window_end).
+    At-least-once: a bundle whose sends fail for longer than `max_outage_s` fails (Flink retries it from
+    its last checkpoint; Prism fails the job), so a message may be written twice; consumers dedupe on the
+    record's natural id (alert_id; account_id + window_end).
     """
 
     def __init__(
@@ -584,11 +663,11 @@ class WriteToKafka(beam.PTransform):
         schema_name: str,
         key_field: str | None = "account_id",
         producer_config: dict[str, Any] | None = None,
-        flush_timeout_s: float = 120.0,
+        max_outage_s: float = 600.0,
     ) -> None:
         super().__init__()
         wire.header_of(schema_name)  # an unknown schema fails here, at construction, not on a worker
-        self._fn = _ProduceFn(bootstrap_servers, topic, schema_name, key_field, producer_config, flush_timeout_s)
+        self._fn = _ProduceFn(bootstrap_servers, topic, schema_name, key_field, producer_config, max_outage_s)
 
     def expand(self, records: beam.PCollection) -> beam.PCollection:
         return records | "Produce" >> beam.ParDo(self._fn)

@@ -63,3 +63,15 @@ def test_watchlist_file(tmp_path):
 def test_zero_lateness_is_allowed_and_durations_parse():
     _, config, _ = parse(["--output", "o", "--window", "2h", "--period", "15m", "--allowed_lateness", "0s"])
     assert (config.window_ms, config.period_ms, config.allowed_lateness_ms) == (7_200_000, 900_000, 0)
+
+
+def test_kafka_options():
+    job, _, _ = parse(["--output", "o", "--kafka_bootstrap", "127.0.0.1:9092", "--until_end_offsets"])
+    assert job.kafka is not None
+    assert (job.kafka.events_topic, job.kafka.alerts_topic, job.kafka.windows_topic, job.kafka.dead_letter_topic) == (
+        "social-events",
+        "engagement-alerts",
+        "account-windows",
+        "dead-letters",
+    )
+    assert job.kafka.until_end_offsets and not job.kafka.json_messages
