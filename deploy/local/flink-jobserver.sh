@@ -65,9 +65,8 @@ if ! mvn -B -U --no-transfer-progress -Dstyle.color=never -Dmaven.repo.local="$R
     -Dartifact="org.apache.beam:$ARTIFACT_ID:$BEAM_VERSION:jar" -DoutputDirectory="$tmp" -Dmdep.overWriteIfNewer=true \
     >"$log" 2>&1; then
   grep -E '^\[(ERROR|WARNING)\]' "$log" | head -n 5 >&2 || true
-  die "Maven could not fetch org.apache.beam:$ARTIFACT_ID:$BEAM_VERSION (full output: ${log#"$ROOT"/}).
-  If the repository does not serve this Beam release's Java artifacts, supply the jar with
-  FLINK_JOB_SERVER_JAR=<path>, or choose another FLINK_VERSION."
+  # One line: deploy/local/flink.sh shows the last line of this script's output as the reason.
+  die "Maven could not fetch org.apache.beam:$ARTIFACT_ID:$BEAM_VERSION (not served by the repository?); supply it with FLINK_JOB_SERVER_JAR=<path> (Maven output: ${log#"$ROOT"/})"
 fi
 jar_ok "$tmp/$ARTIFACT_ID-$BEAM_VERSION.jar" || die "Maven ran but $ARTIFACT_ID-$BEAM_VERSION.jar is missing or corrupt"
 mv -f "$tmp/$ARTIFACT_ID-$BEAM_VERSION.jar" "$JAR"
