@@ -144,8 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--naive_events",
         type=int,
-        default=100_000,
-        help="the naive baseline replays the first N events only (it copies each into W/P windows)",
+        help="the naive baseline replays the first N events only, since it copies each event into W/P windows "
+        "(default 50k, 10k with --quick)",
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=42)

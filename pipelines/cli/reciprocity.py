@@ -95,6 +95,8 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     options = PipelineOptions(beam_args)
     if job.kafka is not None:
         options.view_as(StandardOptions).streaming = True
+        # A streaming job needs Prism: say which runner the DirectRunner picked (it falls back quietly).
+        logging.getLogger("apache_beam.runners.direct.direct_runner").setLevel(logging.INFO)
     pipeline = beam.Pipeline(options=options)
     if job.kafka is not None:
         build_streaming(pipeline, job.kafka, config)

@@ -2,6 +2,7 @@
 
     python -m pipelines.simulate --output events.avro --events 1000000 --seed 42
     python -m pipelines.simulate --output events.jsonl --days 14
+    python -m pipelines.simulate --to-kafka 127.0.0.1:9092 --rate 5000/s   # live, into the events topic
 
 The ground truth (which accounts are one-way preachers) goes to <output stem>.truth.jsonl.
 """
@@ -50,25 +51,51 @@ def truth_path(output: Path) -> Path:
     return output.with_name(output.name.split(".")[0] + ".truth.jsonl")
 
 
+def parse_rate(text: str) -> float:
+    """'5000/s' or '5000' events a second."""
+    value = text.strip().removesuffix("/s")
+    try:
+        rate = float(value)
+    except ValueError:
+        raise OptionError(f"--rate: expected events a second like 5000/s, got {text!r}") from None
+    if rate <= 0:
+        raise OptionError(f"--rate: must be positive, got {text!r}")
+    return rate
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m pipelines.simulate", description=__doc__.splitlines()[0])
-    parser.add_argument("--output", required=True, help="a .avro or .jsonl file")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--output", help="a .avro or .jsonl file")
+    target.add_argument("--to-kafka", dest="to_kafka", metavar="BOOTSTRAP", help="stream to Kafka (live event times)")
+    parser.add_argument("--topic", default="social-events", help="events topic with --to-kafka (social-events)")
+    parser.add_argument("--rate", default=None, help="with --to-kafka: events a second, e.g. 5000/s (default: max)")
     parser.add_argument("--events", type=int, default=200_000, help="about how many events (200000)")
     parser.add_argument("--days", type=int, default=7, help="simulated days (7)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     try:
         args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-        output = Path(args.output)
-        if output.suffix not in (".avro", ".jsonl"):
-            raise OptionError(f"--output: expected a .avro or .jsonl file name, got {args.output!r}")
+        rate = parse_rate(args.rate) if args.rate else None
         if args.events < 1000:
             raise OptionError(f"--events: must be at least 1000, got {args.events}")
         config = SimulationConfig.for_events(args.events, seed=args.seed, days=args.days)
+        output = Path(args.output) if args.output else None
+        if output is not None and output.suffix not in (".avro", ".jsonl"):
+            raise OptionError(f"--output: expected a .avro or .jsonl file name, got {args.output!r}")
     except (OptionError, ValueError) as error:
         fail(str(error))
-    output.parent.mkdir(parents=True, exist_ok=True)
     network = build_network(config)
+    if output is None:
+        from pipelines.io.producer import produce
+
+        # Live: each simulated day in event-time order, stamped with the wall clock as it is sent.
+        ordered = (
+            e for day in range(config.days) for e in sorted(generate_day(network, day), key=lambda e: e.event_time)
+        )
+        produce(ordered, args.to_kafka, args.topic, rate=rate, live=True, progress=not args.quiet)
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
     days = (list(generate_day(network, day)) for day in range(config.days))
     events = _progress(days, config.days, enabled=(not args.quiet and sys.stderr.isatty()) or args.events >= 500_000)
     if output.suffix == ".avro":

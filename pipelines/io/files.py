@@ -61,7 +61,7 @@ class ReadEventFileFn(beam.DoFn):
         self._dead = beam.metrics.Metrics.counter(NAMESPACE, "dead_letters")
 
     def process(self, path: str) -> Iterator[Any]:
-        records = self._avro(path) if path.endswith(".avro") else self._jsonl(path)
+        records = self.read_avro(path) if path.endswith(".avro") else self.read_jsonl(path)
         for source, record, raw in records:
             if isinstance(record, ContractError):
                 self._dead.inc()
@@ -77,7 +77,7 @@ class ReadEventFileFn(beam.DoFn):
             yield event
 
     @staticmethod
-    def _jsonl(path: str) -> Iterator[tuple[str, Any, bytes | None]]:
+    def read_jsonl(path: str) -> Iterator[tuple[str, Any, bytes | None]]:
         with FileSystems.open(path) as handle:
             for number, line in enumerate(handle, 1):
                 if not line.strip():
@@ -89,7 +89,7 @@ class ReadEventFileFn(beam.DoFn):
                     yield source, ContractError(f"not valid JSON: {error}"), line.rstrip(b"\r\n")
 
     @staticmethod
-    def _avro(path: str) -> Iterator[tuple[str, Any, bytes | None]]:
+    def read_avro(path: str) -> Iterator[tuple[str, Any, bytes | None]]:
         import fastavro
 
         number = 0

@@ -359,18 +359,6 @@ PIPELINE_TIMEOUT_S = 600
 
 
 @pytest.fixture(scope="module")
-def broker() -> Iterator[str]:
-    """The local broker; started (and stopped afterwards) only if it is not running already."""
-    script = ROOT / "deploy" / "local" / "kafka.sh"
-    running = subprocess.run(["bash", str(script), "status"], capture_output=True).returncode == 0
-    if not running:
-        subprocess.run(["bash", str(script), "up"], check=True, timeout=300)
-    yield BOOTSTRAP
-    if not running:
-        subprocess.run(["bash", str(script), "down"], check=True, timeout=120)
-
-
-@pytest.fixture(scope="module")
 def prism() -> str:
     subprocess.run(["bash", str(ROOT / "deploy" / "local" / "prism.sh")], check=True, capture_output=True, timeout=900)
     return str(PRISM)
