@@ -51,6 +51,14 @@ def _time_axis(draw: ImageDraw.ImageDraw, frame: Frame, start: float, end: float
         draw.text((x - 28, y1 + 6), _day(t), fill=INK, font=FONT)
 
 
+def _axes(draw: ImageDraw.ImageDraw, frame: Frame, title: str, span: tuple[float, float]) -> None:
+    """Title, plot border and the event-time axis every chart shares."""
+    x0, y0, x1, y1 = frame.plot
+    draw.text((frame.left + 10, frame.top + 8), title, fill=INK, font=FONT)
+    draw.rectangle([x0, y0, x1, y1], outline=INK)
+    _time_axis(draw, frame, *span)
+
+
 def line_chart(
     draw: ImageDraw.ImageDraw,
     frame: Frame,
@@ -60,15 +68,13 @@ def line_chart(
 ) -> None:
     """Ratios (0..1) over event time, one line per series, legend on the right."""
     x0, y0, x1, y1 = frame.plot
-    draw.text((frame.left + 10, frame.top + 8), title, fill=INK, font=FONT)
     for i in range(5):
         y = y1 - (y1 - y0) * i / 4
         draw.line([(x0, y), (x1, y)], fill=GRID)
         draw.text((x0 - 36, y - 6), f"{25 * i}%", fill=INK, font=FONT)
-    draw.rectangle([x0, y0, x1, y1], outline=INK)
+    _axes(draw, frame, title, span)
     start, end = span
     width = max(end - start, 1)
-    _time_axis(draw, frame, start, end)
     for n, (name, points) in enumerate(series.items()):
         colour = PALETTE[n % len(PALETTE)]
         xy = [(x0 + (x1 - x0) * (t - start) / width, y1 - (y1 - y0) * max(0.0, min(1.0, v))) for t, v in points]
@@ -89,11 +95,9 @@ def timeline(
 ) -> None:
     """One row per account; a red span from each firing to its resolution (or the end of the data)."""
     x0, y0, x1, y1 = frame.plot
-    draw.text((frame.left + 10, frame.top + 8), title, fill=INK, font=FONT)
-    draw.rectangle([x0, y0, x1, y1], outline=INK)
+    _axes(draw, frame, title, span)
     start, end = span
     width = max(end - start, 1)
-    _time_axis(draw, frame, start, end)
     if not rows:
         draw.text((x0 + 10, y0 + 10), "no alert in this run", fill=INK, font=FONT)
         return
