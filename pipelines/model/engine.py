@@ -95,6 +95,9 @@ class AccountEngine:
         index = pane_of(t, self.config.period_ms)
         if self._sealed_below is not None and index < self._sealed_below:
             return False
+        if self._window and self._next_end is not None and index < self._next_end - 1:
+            # It lands in a stretch skipped as unchanging: evaluation resumes at the window it enters.
+            self._next_end = index + 1
         pane = self._open.get(index)
         if pane is None:
             pane = self._open[index] = _Pane(index)
@@ -175,15 +178,15 @@ class AccountEngine:
                 self._enter(entering)
             following = end + 1
             if self._window and not self._evaluate(end * period, windows, alerts):
-                # An unpublishable window stays so until a pane enters or the oldest leaves: skip ahead.
+                # An unpublishable window stays so until a pane enters or the oldest leaves: skip ahead, even
+                # past `until` (a contribution that later lands in the skipped stretch rewinds, see `add`).
                 following = self._window[0].index + n + 1
                 if self._open_order:
                     following = min(following, self._open_order[0] + 1)
-                if last_end is not None:
-                    following = min(following, last_end + 1)
                 following = max(following, end + 1)
             self._next_end = following
-            self._sealed_below = following - 1
+            # Sealed: the panes before the next entering one, and never beyond what `until` says is complete.
+            self._sealed_below = following - 1 if last_end is None else min(following - 1, last_end)
         return windows, alerts
 
     # ---- sliding -----------------------------------------------------------------------------------

@@ -140,6 +140,7 @@ class RollUpAccountsFn(_EmitMixin, beam.DoFn):
     def setup(self) -> None:
         self._setup_counters()
         self._late_counter = beam.metrics.Metrics.counter(NAMESPACE, "late_events_dropped")
+        self._firings = beam.metrics.Metrics.counter(NAMESPACE, "engine_evaluations")
 
     def _arm(self, timer: Any, due_state: Any, due_ms: int) -> None:
         current = due_state.read()
@@ -181,6 +182,7 @@ class RollUpAccountsFn(_EmitMixin, beam.DoFn):
         deadline: Any = beam.DoFn.TimerParam(DEADLINE),
     ) -> Iterator[Any]:
         config = self._config
+        self._firings.inc()
         due.clear()
         stored = engine_state.read()
         engine = AccountEngine.restore(stored, config) if stored is not None else AccountEngine(key, config)
