@@ -459,7 +459,16 @@ def streaming_options(prism: str) -> PipelineOptions:
     # fallbacks cannot run this pipeline (the bundle-based runner holds an SDF's watermark at -inf).
     # PrismRunner, not DirectRunner: the DirectRunner falls back quietly to the batch FnApiRunner, on which an
     # endless read never returns; with PrismRunner a Prism problem fails the test instead of hanging it.
-    return PipelineOptions(["--runner=PrismRunner", f"--prism_location={prism}", "--streaming"])
+    # disable_prism_server_singleton: Beam keeps one Prism job server per process, and a batch test that ran on
+    # the DirectRunner earlier in this process leaves one without --prism_location (it tried to download Prism).
+    return PipelineOptions(
+        [
+            "--runner=PrismRunner",
+            f"--prism_location={prism}",
+            "--streaming",
+            "--experiments=disable_prism_server_singleton",
+        ]
+    )
 
 
 def run_to_completion(pipeline: beam.Pipeline) -> tuple[Any, list[str], float]:
