@@ -84,7 +84,7 @@ def pipeline_lag(consumer: Any, admin: Any, group: str, topics: list[str]) -> di
     counts from its beginning)."""
     from kafka import TopicPartition
 
-    committed = admin.list_consumer_group_offsets(group)
+    committed = admin.list_group_offsets({group: None}).get(group, {})
     lag: dict[str, int] = {}
     for topic in topics:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
