@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,5 +21,7 @@ def broker() -> Iterator[str]:
     if not running:
         subprocess.run(["bash", str(script), "up"], check=True, timeout=300)
     yield BOOTSTRAP
+    # Clients left by the runners' worker threads would log their reconnect attempts after pytest's summary.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     if not running:
         subprocess.run(["bash", str(script), "down"], check=True, timeout=120)
