@@ -20,7 +20,9 @@ class OptionError(ValueError):
     """A bad option; the message is the whole one-line explanation."""
 
 
-class _Parser(argparse.ArgumentParser):
+class OptionParser(argparse.ArgumentParser):
+    """argparse that raises OptionError (one line) instead of printing usage and exiting."""
+
     def error(self, message: str) -> NoReturn:
         # argparse says "argument --window: <reason>"; users read "--window: <reason>".
         raise OptionError(message.removeprefix("argument "))
@@ -89,7 +91,7 @@ class JobOptions:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OptionParser(
         prog="python -m pipelines.reciprocity",
         description="Rolling engagement reciprocity per account, and one-way alerts for engagement preachers.",
         epilog="Other options (--runner, --direct_num_workers, --flink_master, ...) go to Beam.",

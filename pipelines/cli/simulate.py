@@ -9,22 +9,16 @@ The ground truth (which accounts are one-way preachers) goes to <output stem>.tr
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipelines.cli.options import OptionError, fail
+from pipelines.cli.options import OptionError, OptionParser, fail
 from pipelines.io.avro import write_events
 from pipelines.model.events import SocialEvent
 from pipelines.simulator import SimulationConfig, build_network, generate_day
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise OptionError(message.removeprefix("argument "))
 
 
 def _progress(days: Iterator[list[SocialEvent]], total_days: int, enabled: bool) -> Iterator[SocialEvent]:
@@ -64,7 +58,7 @@ def parse_rate(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="python -m pipelines.simulate", description=__doc__.splitlines()[0])
+    parser = OptionParser(prog="python -m pipelines.simulate", description=__doc__.splitlines()[0])
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--output", help="a .avro or .jsonl file")
     target.add_argument("--to-kafka", dest="to_kafka", metavar="BOOTSTRAP", help="stream to Kafka (live event times)")

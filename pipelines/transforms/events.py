@@ -23,8 +23,3 @@ class CountEventsFn(beam.DoFn):
     def process(self, event: SocialEvent) -> Iterator[SocialEvent]:
         self._counters[event.event_type].inc()
         yield event
-
-
-def with_event_time(events: beam.PCollection) -> beam.PCollection:
-    """Stamps each event with its event_time so windows and watermarks are in event time."""
-    return events | "EventTime" >> beam.Map(lambda e: beam.window.TimestampedValue(e, e.event_time / 1000))
