@@ -75,6 +75,7 @@ class KafkaOptions:
     group_id: str
     until_end_offsets: bool
     json_messages: bool
+    state_shards: int = 32
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--until_end_offsets", action="store_true", help="read up to the end offsets seen at start, then finish"
     )
     kafka.add_argument("--json_messages", action="store_true", help="also accept JSON event messages")
+    kafka.add_argument(
+        "--state_shards",
+        type=_count(1),
+        default=32,
+        help="keys the streaming state is spread over (the most parallelism it can use) (32)",
+    )
 
     windows = parser.add_argument_group("windows")
     windows.add_argument("--window", type=_duration, default="24h", help="window size (24h)")
@@ -216,6 +223,7 @@ def parse(argv: list[str]) -> tuple[JobOptions, ReciprocityConfig, list[str]]:
             group_id=parsed.group_id,
             until_end_offsets=parsed.until_end_offsets,
             json_messages=parsed.json_messages,
+            state_shards=parsed.state_shards,
         )
         if parsed.kafka_bootstrap
         else None

@@ -58,9 +58,10 @@ def build_streaming(pipeline: beam.Pipeline, kafka: KafkaOptions, config: Recipr
         kafka.group_id,
         until_end_offsets=kafka.until_end_offsets,
         json_ok=kafka.json_messages,
+        batch_events=True,
     )
-    events = read["events"] | "CountEvents" >> beam.ParDo(CountEventsFn())
-    results = events | "Reciprocity" >> ComputeReciprocity(config, streaming=True)
+    batches = read["events"] | "CountEvents" >> beam.ParDo(CountEventsFn())
+    results = batches | "Reciprocity" >> ComputeReciprocity(config, streaming=True, state_shards=kafka.state_shards)
     results[WINDOWS] | "WriteWindows" >> WriteToKafka(kafka.bootstrap, kafka.windows_topic, "AccountWindow")
     results[ALERTS] | "WriteAlerts" >> WriteToKafka(kafka.bootstrap, kafka.alerts_topic, "EngagementAlert")
     (

@@ -58,7 +58,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
 
 from pipelines.io import wire
 from pipelines.io.files import DEAD_LETTER, NAMESPACE, dead_letter
-from pipelines.model.events import ContractError
+from pipelines.model.events import ContractError, SocialEvent
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -75,6 +75,10 @@ def _kafka_errors() -> tuple[type[BaseException], ...]:
 
     # RuntimeError: what kafka-python raises from a consumer whose network layer was closed under it.
     return (KafkaError, OSError, TimeoutError, RuntimeError)
+
+
+def _stamped(value: Any, event_time_ms: int) -> beam.window.TimestampedValue:
+    return beam.window.TimestampedValue(value, Timestamp(micros=event_time_ms * 1000))
 
 
 def _nothing() -> None:
@@ -263,6 +267,7 @@ class ReadPartitionFn(beam.DoFn):
         bootstrap_servers: str,
         group_id: str,
         json_ok: bool = False,
+        batch_events: bool = False,
         poll_timeout_ms: int = 200,
         max_records_per_call: int = 5000,
         max_call_ms: int = 1000,
@@ -272,6 +277,7 @@ class ReadPartitionFn(beam.DoFn):
         self._bootstrap = bootstrap_servers
         self._group_id = group_id
         self._json_ok = json_ok
+        self._batch = batch_events
         self._poll_timeout_ms = poll_timeout_ms
         self._max_records = max_records_per_call
         self._max_call_s = max_call_ms / 1000
@@ -369,8 +375,8 @@ class ReadPartitionFn(beam.DoFn):
             committer, self._committer = self._committer, None
             _close_quietly(committer)
 
-    def _to_output(self, record: Any) -> Any:
-        """One Kafka record -> a timestamped SocialEvent or a tagged dead letter. Never raises on data."""
+    def _to_output(self, record: Any) -> SocialEvent | beam.pvalue.TaggedOutput:
+        """One Kafka record -> a SocialEvent or a tagged dead letter. Never raises on data."""
         source = f"{record.topic}/{record.partition}/{record.offset}"
         value = record.value
         try:
@@ -384,7 +390,7 @@ class ReadPartitionFn(beam.DoFn):
             letter = dead_letter(reason, source, value or b"")
             return beam.pvalue.TaggedOutput(DEAD_LETTER, beam.window.TimestampedValue(letter, seen / 1000))
         self._events.inc()
-        return beam.window.TimestampedValue(event, Timestamp(micros=event.event_time * 1000))
+        return event
 
     # -- the splittable process --
 
@@ -446,19 +452,31 @@ class ReadPartitionFn(beam.DoFn):
                     self._drop_consumer(tp)
                 time.sleep(_backoff_s(failures))
                 break
+            batch: list[SocialEvent] = []
+            finished = False
             for record in records:
                 if not tracker.try_claim(record.offset):  # at or past the stop offset: the range is done
-                    self._register_commit(finalizer, tp, stop)
-                    self._positions[tp] = None  # the consumer read past `stop`
-                    return
+                    finished = True
+                    break
                 next_offset = record.offset + 1
-                output = self._to_output(record)
-                if not isinstance(output, beam.pvalue.TaggedOutput):
-                    event_ms = output.value.event_time
-                    if max_event_ms is None or event_ms > max_event_ms:
-                        max_event_ms = event_ms
                 emitted += 1
-                yield output
+                output = self._to_output(record)
+                if isinstance(output, SocialEvent):
+                    if max_event_ms is None or output.event_time > max_event_ms:
+                        max_event_ms = output.event_time
+                    if self._batch:
+                        batch.append(output)
+                    else:
+                        yield _stamped(output, output.event_time)
+                else:
+                    yield output
+            if batch:
+                # Stamped with its earliest event: an element is never later than anything it carries.
+                yield _stamped(batch, min(event.event_time for event in batch))
+            if finished:
+                self._register_commit(finalizer, tp, stop)
+                self._positions[tp] = None  # the consumer read past `stop`
+                return
             self._positions[tp] = next_offset
             if caught_up or emitted >= self._max_records or time.monotonic() >= deadline:
                 break
@@ -498,8 +516,10 @@ class ReadSocialEventsFromKafka(beam.PTransform):
     """SocialEvents from a Kafka topic. Output: {"events": ..., "dead_letter": ...}.
 
     Messages are Avro single-object encoded SocialEvents (pipelines/io/wire.py); with `json_ok`, JSON
-    objects too. Events are timestamped with their event_time; see the module docstring for the
-    watermark, offsets and failure handling.
+    objects too. Events are timestamped with their event_time. With `batch_events`, "events" holds lists
+    instead: the valid events of one poll (up to 500 of a partition), stamped with the earliest event_time
+    among them; a runner's per-element cost is then paid per poll (ComputeReciprocity takes either). See
+    the module docstring for the watermark, offsets and failure handling.
     """
 
     def __init__(
@@ -509,6 +529,7 @@ class ReadSocialEventsFromKafka(beam.PTransform):
         group_id: str,
         until_end_offsets: bool = False,
         json_ok: bool = False,
+        batch_events: bool = False,
         poll_timeout_ms: int = 200,
         max_records_per_call: int = 5000,
         max_call_ms: int = 1000,
@@ -526,6 +547,7 @@ class ReadSocialEventsFromKafka(beam.PTransform):
             bootstrap_servers,
             group_id,
             json_ok=json_ok,
+            batch_events=batch_events,
             poll_timeout_ms=poll_timeout_ms,
             max_records_per_call=max_records_per_call,
             max_call_ms=max_call_ms,

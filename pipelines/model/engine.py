@@ -135,6 +135,11 @@ class AccountEngine:
         return True
 
     @property
+    def firing(self) -> bool:
+        """Whether the account's one-way alert is firing (state that outlives its windows)."""
+        return self._firing
+
+    @property
     def sealed_below(self) -> int | None:
         """Index of the first pane still open to contributions (None before the first evaluation)."""
         return self._sealed_below

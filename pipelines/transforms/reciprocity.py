@@ -5,13 +5,15 @@
 
 Both modes route each event to the accounts it touches and hand each account's contributions to the same
 `AccountEngine` (pipelines/model/engine.py). Batch groups everything per account and evaluates to the end.
-Streaming keeps one engine per account in Beam state and evaluates windows when the watermark passes their
-end plus the allowed lateness; contributions for windows already evaluated are counted and dead-lettered.
+Streaming keeps the engines of a shard of accounts in Beam state and evaluates windows when the watermark
+passes their end plus the allowed lateness; contributions for windows already evaluated are counted and
+dead-lettered.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -36,18 +38,6 @@ from pipelines.model.events import SocialEvent, iso_utc
 from pipelines.model.windows import pane_of
 
 WINDOWS, ALERTS, LATE = "windows", "alerts", "late"
-
-
-class RouteToAccounts(beam.PTransform):
-    """SocialEvent -> (account_id, contribution) for every account the event touches."""
-
-    def __init__(self, config: ReciprocityConfig) -> None:
-        super().__init__()
-        self._config = config
-
-    def expand(self, events: beam.PCollection) -> beam.PCollection:
-        config = self._config
-        return events | "Route" >> beam.FlatMap(lambda event: contributions.route(event, config))
 
 
 class RouteAndGatherFn(beam.DoFn):
@@ -125,13 +115,48 @@ class EvaluateAccountFn(_EmitMixin, beam.DoFn):
         yield from self._emit(windows, alerts)
 
 
-class RollUpAccountsFn(_EmitMixin, beam.DoFn):
-    """Streaming: one AccountEngine per account in state, driven by an event-time timer."""
+class RouteToShardsFn(beam.DoFn):
+    """Streaming: events (or lists of events) -> (shard, [(account, contribution), ...]), one per shard touched.
+
+    Streaming state is kept per shard of accounts, not per account: on a portable runner every state read
+    and every timer of a key is a round trip to the runner, so one key per account costs milliseconds per
+    event. A shard gathers an input element's contributions into one element, and one timer per shard
+    and period evaluates all of its accounts. The shard of an account is a stable hash (not Python's
+    salted `hash`): every worker must agree on it.
+    """
+
+    def __init__(self, config: ReciprocityConfig, shards: int) -> None:
+        self._config = config
+        self._shards = shards
+
+    def process(self, element: SocialEvent | list[SocialEvent]) -> Iterator[tuple[int, list]]:
+        events = element if isinstance(element, list) else [element]
+        gathered: dict[int, list] = {}
+        shards, config = self._shards, self._config
+        for event in events:
+            for pair in contributions.route(event, config):
+                shard = zlib.crc32(pair[0].encode()) % shards
+                bucket = gathered.get(shard)
+                if bucket is None:
+                    gathered[shard] = [pair]
+                else:
+                    bucket.append(pair)
+        yield from gathered.items()
+
+
+class RollUpShardsFn(_EmitMixin, beam.DoFn):
+    """Streaming: the AccountEngines of one shard in state, evaluated by one event-time timer.
+
+    Contributions wait in a bag until the timer, set for the earliest deadline (a pane's end plus the
+    allowed lateness) of the shard, fires; then they are folded into their accounts' engines and every
+    window complete by the timer's time is evaluated. Everything before that time is sealed for the whole
+    shard (`horizon`): a contribution for a sealed pane is late, is counted and goes to the dead letters.
+    """
 
     PENDING = BagStateSpec("pending", FastPrimitivesCoder())
-    ENGINE = ReadModifyWriteStateSpec("engine", PickleCoder())
+    ENGINES = ReadModifyWriteStateSpec("engines", PickleCoder())
     DUE = ReadModifyWriteStateSpec("due", VarIntCoder())
-    SEALED = ReadModifyWriteStateSpec("sealed_below", VarIntCoder())  # first pane not yet evaluated
+    HORIZON = ReadModifyWriteStateSpec("horizon", VarIntCoder())  # panes below this index are sealed
     DEADLINE = TimerSpec("deadline", TimeDomain.WATERMARK)
 
     def __init__(self, config: ReciprocityConfig) -> None:
@@ -155,50 +180,66 @@ class RollUpAccountsFn(_EmitMixin, beam.DoFn):
 
     def process(
         self,
-        element: tuple[str, contributions.Contribution],
+        element: tuple[int, list[tuple[str, contributions.Contribution]]],
         pending: Any = beam.DoFn.StateParam(PENDING),
         due: Any = beam.DoFn.StateParam(DUE),
-        sealed: Any = beam.DoFn.StateParam(SEALED),
         deadline: Any = beam.DoFn.TimerParam(DEADLINE),
-    ) -> Iterator[Any]:
-        account, contribution = element
-        pane = pane_of(contribution[0], self._config.period_ms)
-        sealed_below = sealed.read()
-        if sealed_below is not None and pane < sealed_below:
-            yield from self._late(account, contribution)
-            return
-        pending.add(contribution)
-        self._arm(deadline, due, (pane + 1) * self._config.period_ms + self._config.allowed_lateness_ms)
+    ) -> None:
+        _, pairs = element
+        pending.add(pairs)
+        # A pane already sealed gives a deadline in the past: the timer fires at once and dead-letters it.
+        first_pane = min(pane_of(contribution[0], self._config.period_ms) for _, contribution in pairs)
+        self._arm(deadline, due, (first_pane + 1) * self._config.period_ms + self._config.allowed_lateness_ms)
 
     @on_timer(DEADLINE)
     def on_deadline(
         self,
-        key: str = beam.DoFn.KeyParam,
         fired_at: Timestamp = beam.DoFn.TimestampParam,
         pending: Any = beam.DoFn.StateParam(PENDING),
-        engine_state: Any = beam.DoFn.StateParam(ENGINE),
+        engines_state: Any = beam.DoFn.StateParam(ENGINES),
         due: Any = beam.DoFn.StateParam(DUE),
-        sealed: Any = beam.DoFn.StateParam(SEALED),
+        horizon_state: Any = beam.DoFn.StateParam(HORIZON),
         deadline: Any = beam.DoFn.TimerParam(DEADLINE),
     ) -> Iterator[Any]:
         config = self._config
         self._firings.inc()
         due.clear()
-        stored = engine_state.read()
-        engine = AccountEngine.restore(stored, config) if stored is not None else AccountEngine(key, config)
-        for contribution in pending.read():
-            if not engine.add(contribution):
-                yield from self._late(key, contribution)
+        engines: dict[str, AccountEngine] = engines_state.read() or {}
+        for engine in engines.values():
+            AccountEngine.restore(engine, config)
+        horizon = horizon_state.read()
+        sealed_before = -1 if horizon is None else horizon * config.period_ms  # event time (ms)
+        for pairs in pending.read():
+            for account, contribution in pairs:
+                if contribution[0] < sealed_before:
+                    yield from self._late(account, contribution)
+                    continue
+                engine = engines.get(account)
+                if engine is None:
+                    engine = engines[account] = AccountEngine(account, config)
+                engine.add(contribution)  # never refused: an engine seals nothing beyond the horizon
         pending.clear()
-        windows, alerts = engine.advance(fired_at.micros // 1000 - config.allowed_lateness_ms)
-        yield from self._emit(windows, alerts)
-        if engine.sealed_below is not None:
-            sealed.write(engine.sealed_below)
-        next_due = engine.next_deadline()
-        if next_due is None:
-            engine_state.clear()
+        until = fired_at.micros // 1000 - config.allowed_lateness_ms
+        next_due: int | None = None
+        for account in list(engines):
+            engine = engines[account]
+            engine_due = engine.next_deadline()
+            if engine_due is not None and engine_due <= until:
+                windows, alerts = engine.advance(until)
+                yield from self._emit(windows, alerts)
+                engine_due = engine.next_deadline()
+            if engine_due is None and not engine.firing:
+                del engines[account]  # nothing left in its window: the shard's horizon stands for it
+            elif engine_due is not None and (next_due is None or engine_due < next_due):
+                next_due = engine_due
+        sealed = until // config.period_ms
+        if horizon is None or sealed > horizon:
+            horizon_state.write(sealed)
+        if engines:
+            engines_state.write(engines)
         else:
-            engine_state.write(engine)
+            engines_state.clear()
+        if next_due is not None:
             self._arm(deadline, due, next_due + config.allowed_lateness_ms)
 
 
@@ -213,19 +254,27 @@ def _late_letter(account: str, contribution: contributions.Contribution) -> dict
 
 
 class ComputeReciprocity(beam.PTransform):
-    """SocialEvents -> {"windows", "alerts", "late"}; `streaming` picks the stateful, watermark-driven path."""
+    """SocialEvents -> {"windows", "alerts", "late"}; `streaming` picks the stateful, watermark-driven path.
 
-    def __init__(self, config: ReciprocityConfig, streaming: bool = False) -> None:
+    Streaming also accepts lists of events (the Kafka source's batches) and keeps its state in
+    `state_shards` keys (see RouteToShardsFn): enough for a Flink job's parallelism, few enough that each
+    source batch meets each shard with several contributions.
+    """
+
+    def __init__(self, config: ReciprocityConfig, streaming: bool = False, state_shards: int = 32) -> None:
         super().__init__()
+        if state_shards < 1:
+            raise ValueError(f"state_shards must be at least 1, got {state_shards}")
         self._config = config
         self._streaming = streaming
+        self._shards = state_shards
 
     def expand(self, events: beam.PCollection) -> dict[str, beam.PCollection]:
         if self._streaming:
             outputs = (
                 events
-                | "RouteToAccounts" >> RouteToAccounts(self._config)
-                | "RollUp" >> beam.ParDo(RollUpAccountsFn(self._config)).with_outputs(WINDOWS, ALERTS, LATE)
+                | "RouteToShards" >> beam.ParDo(RouteToShardsFn(self._config, self._shards))
+                | "RollUp" >> beam.ParDo(RollUpShardsFn(self._config)).with_outputs(WINDOWS, ALERTS, LATE)
             )
             late = outputs[LATE]
         else:

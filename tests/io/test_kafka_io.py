@@ -536,7 +536,9 @@ def end_to_end(broker: str, prism: str, topics: Any) -> EndToEnd:
 
     group = f"test-{uuid.uuid4().hex[:10]}"
     pipeline = beam.Pipeline(options=streaming_options(prism))
-    read = pipeline | ReadSocialEventsFromKafka(broker, names["events"], group, until_end_offsets=True)
+    read = pipeline | ReadSocialEventsFromKafka(
+        broker, names["events"], group, until_end_offsets=True, batch_events=True
+    )
     results = read["events"] | ComputeReciprocity(CONFIG, streaming=True)
     results["windows"] | "WriteWindows" >> WriteToKafka(broker, names["windows"], "AccountWindow")
     results["alerts"] | "WriteAlerts" >> WriteToKafka(broker, names["alerts"], "EngagementAlert")

@@ -13,7 +13,7 @@ from pipelines.model.contributions import INBOUND, OUTBOUND
 from pipelines.model.events import SocialEvent
 from pipelines.model.reference import reference
 from pipelines.model.windows import pane_of
-from pipelines.transforms.reciprocity import ComputeReciprocity, RouteToAccounts
+from pipelines.transforms.reciprocity import ComputeReciprocity, RouteToShardsFn
 from tests.strategies import HOUR, social_events
 
 CONFIG = ReciprocityConfig(
@@ -52,12 +52,34 @@ def in_event_time_order(events, config):
     return stream.advance_watermark_to(at(last + config.window_ms + 2 * config.period_ms))
 
 
-def test_route_sends_an_interaction_to_both_sides():
-    reply = SocialEvent(event_id="r", event_type="REPLY", actor_id="fan", target_account_id="guru", event_time=5)
+def test_routing_sends_an_interaction_to_both_sides_and_gathers_by_shard():
+    """One element per shard touched, each account always in the same shard, nothing lost."""
+    events = [
+        SocialEvent(event_id=f"r{i}", event_type="REPLY", actor_id=f"fan{i}", target_account_id="guru", event_time=i)
+        for i in range(40)
+    ]
     with TestPipeline() as p:
-        routed = p | beam.Create([reply]) | RouteToAccounts(CONFIG)
-        kinds = routed | beam.Map(lambda kv: (kv[0], kv[1][1], kv[1][2]))
-        assert_that(kinds, equal_to([("guru", INBOUND, "fan"), ("fan", OUTBOUND, "guru")]))
+        routed = p | beam.Create([events]) | beam.ParDo(RouteToShardsFn(CONFIG, shards=4))
+        flat = routed | beam.FlatMap(lambda kv: [(kv[0], account, c[1], c[2]) for account, c in kv[1]])
+        shard_of = {}
+
+        def check(elements):
+            shards = [shard for shard, *_ in elements]
+            assert all(0 <= shard < 4 for shard in shards)
+            for shard, account, _, _ in elements:
+                assert shard_of.setdefault(account, shard) == shard, account
+            kinds = sorted((account, kind, counterpart) for _, account, kind, counterpart in elements)
+            expected = sorted(
+                [("guru", INBOUND, f"fan{i}") for i in range(40)] + [(f"fan{i}", OUTBOUND, "guru") for i in range(40)]
+            )
+            assert kinds == expected
+
+        assert_that(flat, check)
+        assert_that(routed | beam.Map(lambda kv: kv[0]) | beam.combiners.Count.PerElement(), _distinct_keys)
+
+
+def _distinct_keys(counts):
+    assert all(count == 1 for _, count in counts), counts
 
 
 @settings(max_examples=8, deadline=None)
@@ -130,3 +152,30 @@ def test_allowed_lateness_keeps_a_late_answer():
             equal_to([(HOUR, 1)]),
             label="windows",
         )
+
+
+def test_a_firing_alert_outlives_a_quiet_stretch():
+    """A watchlisted account fires, falls silent longer than a window (its engine has nothing left to
+    evaluate), then is ignored again: still firing, so no second 'firing' alert, exactly as in batch."""
+    config = ReciprocityConfig(
+        window_ms=HOUR,
+        period_ms=HOUR,
+        min_inbound=2,
+        max_response_rate=0.5,
+        resolve_response_rate=0.6,
+        watchlist=frozenset({"guru"}),
+    )
+    first = [_reply(i, f"fan{i}", "guru", 60_000 * i) for i in range(1, 4)]
+    again = [_reply(10 + i, f"fan{i}", "guru", 10 * HOUR + 60_000 * i) for i in range(1, 4)]
+    expected_windows, expected_alerts = reference(first + again, config)
+    assert [a["status"] for a in expected_alerts] == ["firing"]
+    # Batched input, as the Kafka source sends it, and one shard: every account shares the horizon.
+    stream = TestStream().add_elements([beam.window.TimestampedValue(first, at(first[0].event_time))])
+    stream.advance_watermark_to(at(5 * HOUR))
+    stream.add_elements([beam.window.TimestampedValue(again, at(again[0].event_time))])
+    stream.advance_watermark_to(at(20 * HOUR))
+    with TestPipeline(options=streaming_options()) as p:
+        out = p | stream | ComputeReciprocity(config, streaming=True, state_shards=1)
+        assert_that(out["alerts"], equal_to(expected_alerts), label="alerts")
+        assert_that(out["windows"], equal_to(expected_windows), label="windows")
+        assert_that(out["late"], equal_to([]), label="late")
