@@ -270,7 +270,7 @@ class ReadPartitionFn(beam.DoFn):
         batch_events: bool = False,
         poll_timeout_ms: int = 200,
         max_records_per_call: int = 5000,
-        max_call_ms: int = 1000,
+        max_call_ms: int = 300,
         max_out_of_orderness_ms: int = 5000,
         consumer_config: dict[str, Any] | None = None,
     ) -> None:
@@ -532,7 +532,7 @@ class ReadSocialEventsFromKafka(beam.PTransform):
         batch_events: bool = False,
         poll_timeout_ms: int = 200,
         max_records_per_call: int = 5000,
-        max_call_ms: int = 1000,
+        max_call_ms: int = 300,
         max_out_of_orderness_ms: int = 5000,
         consumer_config: dict[str, Any] | None = None,
     ) -> None:

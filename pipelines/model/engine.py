@@ -139,6 +139,10 @@ class AccountEngine:
         """Whether the account's one-way alert is firing (state that outlives its windows)."""
         return self._firing
 
+    def set_firing(self, firing: bool) -> None:
+        """Restores the alert state (a streaming shard rebuilt from its log, pipelines/model/shard.py)."""
+        self._firing = firing
+
     @property
     def sealed_below(self) -> int | None:
         """Index of the first pane still open to contributions (None before the first evaluation)."""

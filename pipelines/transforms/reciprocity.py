@@ -13,12 +13,14 @@ dead-lettered.
 from __future__ import annotations
 
 import json
+import random
+import uuid
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.coders import FastPrimitivesCoder, PickleCoder, VarIntCoder
+from apache_beam.coders import FastPrimitivesCoder
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
     BagStateSpec,
@@ -33,8 +35,9 @@ from apache_beam.utils.windowed_value import WindowedValue
 from pipelines.io.files import NAMESPACE, dead_letter
 from pipelines.model import contributions
 from pipelines.model.config import ReciprocityConfig
-from pipelines.model.engine import AccountEngine, evaluate_account
+from pipelines.model.engine import evaluate_account
 from pipelines.model.events import SocialEvent, iso_utc
+from pipelines.model.shard import ShardEngines
 from pipelines.model.windows import pane_of
 
 WINDOWS, ALERTS, LATE = "windows", "alerts", "late"
@@ -144,34 +147,52 @@ class RouteToShardsFn(beam.DoFn):
         yield from gathered.items()
 
 
-class RollUpShardsFn(_EmitMixin, beam.DoFn):
-    """Streaming: the AccountEngines of one shard in state, evaluated by one event-time timer.
+# Shards this process holds in memory: (RollUpShardsFn id, shard) -> (state token, engines, log length).
+_RESIDENT: dict[tuple[str, int], tuple[int, ShardEngines, int]] = {}
 
-    Contributions wait in a bag until the timer, set for the earliest deadline (a pane's end plus the
-    allowed lateness) of the shard, fires; then they are folded into their accounts' engines and every
-    window complete by the timer's time is evaluated. Everything before that time is sealed for the whole
-    shard (`horizon`): a contribution for a sealed pane is late, is counted and goes to the dead letters.
+
+class RollUpShardsFn(_EmitMixin, beam.DoFn):
+    """Streaming: the accounts of one shard, evaluated by one event-time timer (pipelines/model/shard.py).
+
+    Contributions wait in a bag until the timer, set for the shard's earliest deadline (a pane's end plus
+    the allowed lateness), fires; then they are folded into their accounts' engines and every window
+    complete by the timer's time is evaluated. Everything before that time is sealed for the whole shard:
+    a contribution for a sealed pane is late, is counted and goes to the dead letters.
+
+    The engines stay in this process's memory between firings. Beam state holds what rebuilds them (the
+    log of contributions still needed, appended per firing and compacted when mostly expired; the horizon;
+    the firing accounts) and a token that changes at every firing: memory is used only when its token is
+    the stored one, so a shard moved to another worker, or a failed bundle, costs a rebuild, never a wrong
+    result. Reading and rewriting every engine at each firing instead is what made state the bottleneck.
     """
 
     PENDING = BagStateSpec("pending", FastPrimitivesCoder())
-    ENGINES = ReadModifyWriteStateSpec("engines", PickleCoder())
-    DUE = ReadModifyWriteStateSpec("due", VarIntCoder())
-    HORIZON = ReadModifyWriteStateSpec("horizon", VarIntCoder())  # panes below this index are sealed
-    DEADLINE = TimerSpec("deadline", TimeDomain.WATERMARK)
+    LOG = BagStateSpec("log", FastPrimitivesCoder())
+    META = ReadModifyWriteStateSpec("meta", FastPrimitivesCoder())  # (token, horizon, firing accounts)
+    DEADLINE = TimerSpec("deadline", TimeDomain.WATERMARK)  # one timer per deadline, tagged with it
 
-    def __init__(self, config: ReciprocityConfig) -> None:
+    def __init__(self, config: ReciprocityConfig, compact_slack: int = 10_000, prearm: int = 24) -> None:
         self._config = config
+        self._compact_slack = compact_slack  # expired log entries tolerated beyond the live ones
+        self._prearm = max(1, min(prearm, config.panes_per_window + 1))
+        self._id = uuid.uuid4().hex  # shared by every copy of this DoFn: the key of its resident shards
 
     def setup(self) -> None:
         self._setup_counters()
         self._late_counter = beam.metrics.Metrics.counter(NAMESPACE, "late_events_dropped")
         self._firings = beam.metrics.Metrics.counter(NAMESPACE, "engine_evaluations")
+        self._rebuilds = beam.metrics.Metrics.counter(NAMESPACE, "shard_rebuilds")
 
-    def _arm(self, timer: Any, due_state: Any, due_ms: int) -> None:
-        current = due_state.read()
-        if current is None or due_ms < current:
-            timer.set(Timestamp(micros=due_ms * 1000))
-            due_state.write(due_ms)
+    def start_bundle(self) -> None:
+        self._armed: set[tuple[int, int]] = set()
+
+    def _arm(self, timer: Any, key: int, due_ms: int) -> None:
+        """A timer per deadline, not one re-armed timer: a runner fires a timer set behind the watermark
+        only at its next watermark update, so a chain of re-armed timers moves one deadline per update,
+        while every deadline already armed fires at once when the watermark jumps past them."""
+        if (key, due_ms) not in self._armed:
+            self._armed.add((key, due_ms))
+            timer.set(Timestamp(micros=due_ms * 1000), dynamic_timer_tag=str(due_ms))
 
     def _late(self, account: str, contribution: contributions.Contribution) -> Iterator[Any]:
         if contribution[1] != contributions.INBOUND:  # an interaction's inbound copy is the same event
@@ -182,65 +203,67 @@ class RollUpShardsFn(_EmitMixin, beam.DoFn):
         self,
         element: tuple[int, list[tuple[str, contributions.Contribution]]],
         pending: Any = beam.DoFn.StateParam(PENDING),
-        due: Any = beam.DoFn.StateParam(DUE),
         deadline: Any = beam.DoFn.TimerParam(DEADLINE),
     ) -> None:
-        _, pairs = element
+        key, pairs = element
         pending.add(pairs)
         # A pane already sealed gives a deadline in the past: the timer fires at once and dead-letters it.
-        first_pane = min(pane_of(contribution[0], self._config.period_ms) for _, contribution in pairs)
-        self._arm(deadline, due, (first_pane + 1) * self._config.period_ms + self._config.allowed_lateness_ms)
+        period = self._config.period_ms
+        first_pane = min(pane_of(contribution[0], period) for _, contribution in pairs)
+        self._arm(deadline, key, (first_pane + 1) * period + self._config.allowed_lateness_ms)
+
+    def _resident(self, key: int, meta: Any, log: Any) -> tuple[ShardEngines, int]:
+        """The shard's engines and its log's length: from memory when current, else rebuilt from state."""
+        if meta is None:
+            return ShardEngines(self._config), 0
+        token, horizon, firing = meta
+        held = _RESIDENT.get((self._id, key))
+        if held is not None and held[0] == token:
+            return held[1], held[2]
+        self._rebuilds.inc()
+        logged = [pair for chunk in log.read() for pair in chunk]
+        return ShardEngines.rebuild(self._config, logged, horizon, firing), len(logged)
 
     @on_timer(DEADLINE)
     def on_deadline(
         self,
+        key: int = beam.DoFn.KeyParam,
         fired_at: Timestamp = beam.DoFn.TimestampParam,
         pending: Any = beam.DoFn.StateParam(PENDING),
-        engines_state: Any = beam.DoFn.StateParam(ENGINES),
-        due: Any = beam.DoFn.StateParam(DUE),
-        horizon_state: Any = beam.DoFn.StateParam(HORIZON),
+        log: Any = beam.DoFn.StateParam(LOG),
+        meta: Any = beam.DoFn.StateParam(META),
         deadline: Any = beam.DoFn.TimerParam(DEADLINE),
     ) -> Iterator[Any]:
         config = self._config
         self._firings.inc()
-        due.clear()
-        engines: dict[str, AccountEngine] = engines_state.read() or {}
-        for engine in engines.values():
-            AccountEngine.restore(engine, config)
-        horizon = horizon_state.read()
-        sealed_before = -1 if horizon is None else horizon * config.period_ms  # event time (ms)
-        for pairs in pending.read():
-            for account, contribution in pairs:
-                if contribution[0] < sealed_before:
-                    yield from self._late(account, contribution)
-                    continue
-                engine = engines.get(account)
-                if engine is None:
-                    engine = engines[account] = AccountEngine(account, config)
-                engine.add(contribution)  # never refused: an engine seals nothing beyond the horizon
+        shard, logged = self._resident(key, meta.read(), log)
+        _RESIDENT.pop((self._id, key), None)  # until this firing's state is written, memory is not current
+        for chunk in pending.read():
+            for account, contribution in shard.fold(chunk):
+                yield from self._late(account, contribution)
         pending.clear()
-        until = fired_at.micros // 1000 - config.allowed_lateness_ms
-        next_due: int | None = None
-        for account in list(engines):
-            engine = engines[account]
-            engine_due = engine.next_deadline()
-            if engine_due is not None and engine_due <= until:
-                windows, alerts = engine.advance(until)
-                yield from self._emit(windows, alerts)
-                engine_due = engine.next_deadline()
-            if engine_due is None and not engine.firing:
-                del engines[account]  # nothing left in its window: the shard's horizon stands for it
-            elif engine_due is not None and (next_due is None or engine_due < next_due):
-                next_due = engine_due
-        sealed = until // config.period_ms
-        if horizon is None or sealed > horizon:
-            horizon_state.write(sealed)
-        if engines:
-            engines_state.write(engines)
-        else:
-            engines_state.clear()
+        windows, alerts, next_due = shard.advance(fired_at.micros // 1000 - config.allowed_lateness_ms)
+        yield from self._emit(windows, alerts)
+
+        new = shard.take_unlogged()
+        live = shard.live_count()
+        if logged + len(new) > 2 * live + self._compact_slack:
+            log.clear()  # mostly expired: rewrite what is still needed
+            if live:
+                log.add(shard.live())
+            logged = live
+        elif new:
+            log.add(new)
+            logged += len(new)
+        token = random.getrandbits(62)
+        meta.write((token, shard.horizon, tuple(shard.firing())))
+        if shard.engines:
+            _RESIDENT[(self._id, key)] = (token, shard, logged)
         if next_due is not None:
-            self._arm(deadline, due, next_due + config.allowed_lateness_ms)
+            # The next deadlines too, up to the last one the shard's data can need (see `_arm`).
+            last = shard.last_deadline()
+            for due_ms in range(next_due, min(next_due + self._prearm * config.period_ms, last + 1), config.period_ms):
+                self._arm(deadline, key, due_ms + config.allowed_lateness_ms)
 
 
 def _late_letter(account: str, contribution: contributions.Contribution) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pipelines.model.contributions import INBOUND, OUTBOUND
 from pipelines.model.events import SocialEvent
 from pipelines.model.reference import reference
 from pipelines.model.windows import pane_of
-from pipelines.transforms.reciprocity import ComputeReciprocity, RouteToShardsFn
+from pipelines.transforms.reciprocity import ComputeReciprocity, RollUpShardsFn, RouteToShardsFn
 from tests.strategies import HOUR, social_events
 
 CONFIG = ReciprocityConfig(
@@ -179,3 +179,34 @@ def test_a_firing_alert_outlives_a_quiet_stretch():
         assert_that(out["alerts"], equal_to(expected_alerts), label="alerts")
         assert_that(out["windows"], equal_to(expected_windows), label="windows")
         assert_that(out["late"], equal_to([]), label="late")
+
+
+class _NoMemory(dict):
+    """A resident-shard cache that keeps nothing: every firing rebuilds its shard from Beam state."""
+
+    def __setitem__(self, key, value) -> None:
+        pass
+
+
+@settings(max_examples=4, deadline=None, derandomize=True)
+@given(events=social_events(max_size=40))
+def test_streaming_rebuilt_from_state_at_every_firing_equals_reference(events):
+    """What a worker that never saw a shard does (a restart, a rescale), at every firing, with a log
+    compacted whenever anything in it expired."""
+    import pipelines.transforms.reciprocity as reciprocity
+
+    expected_windows, expected_alerts = reference(events, CONFIG)
+    saved, reciprocity._RESIDENT = reciprocity._RESIDENT, _NoMemory()
+    try:
+        with TestPipeline(options=streaming_options()) as p:
+            outputs = (
+                p
+                | in_event_time_order(events, CONFIG)
+                | beam.ParDo(RouteToShardsFn(CONFIG, shards=3))
+                | beam.ParDo(RollUpShardsFn(CONFIG, compact_slack=0)).with_outputs("windows", "alerts", "late")
+            )
+            assert_that(outputs["windows"], equal_to(expected_windows), label="windows")
+            assert_that(outputs["alerts"], equal_to(expected_alerts), label="alerts")
+            assert_that(outputs["late"], equal_to([]), label="late")
+    finally:
+        reciprocity._RESIDENT = saved

@@ -1,0 +1,284 @@
+"""Streaming benchmark on the local stack: a paced producer, the streaming job on Prism, the output topics.
+
+    python -m pipelines.bench.streaming [--events 300000] [--rate 10000] [--kafka_bootstrap 127.0.0.1:9092]
+
+Needs a running broker (`make kafka-up`) and Prism (deploy/local/prism.sh builds it). What it measures:
+
+* Throughput: the events topic is fed at `--rate` events/s while the job (its own process, endless, as in
+  production) consumes it. Every second the consumer group's lag (end offsets minus the offsets the job
+  committed, which it does only once a bundle's output is durable) is sampled. "Sustained" means the lag
+  does not grow: its slope over the producing period, after a warm-up, is reported next to the rate.
+* Latency after window close: a window [s, e) can close only once every partition has shown an event at or
+  after e + the source's out-of-orderness bound (5 s of event time) + allowed lateness. The producer notes
+  the wall time at which it sent the first such event, per window end; the latency of an alert (and of an
+  account window) is the Kafka timestamp of the output record (set by the job's producer when it writes
+  it) minus that moment. Both clocks are this machine's.
+
+Event times are the simulator's (a past week): the job's watermark follows them, so windows close as fast
+as the stream moves through simulated time, which is what makes latency measurable in a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.io import wire
+from pipelines.model.config import ReciprocityConfig
+from pipelines.simulator import SimulationConfig, build_network, generate
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT_OF_ORDERNESS_MS = 5_000  # the Kafka source's default bound (pipelines/io/kafka.py)
+
+
+@dataclass
+class StreamingResult:
+    runner: str
+    events: int
+    offered_rate: float
+    produced_rate: float = 0.0
+    consumed_rate: float = 0.0  # committed offsets / s over the producing period, after warm-up
+    lag_slope_per_s: float = 0.0  # growth of the consumer lag over the same period (<= 0: keeping up)
+    max_lag: int = 0
+    drained_s: float | None = None  # after the last send, until the lag was 0
+    alerts: int = 0
+    alert_latency_p50_s: float | None = None
+    alert_latency_p99_s: float | None = None
+    windows: int = 0
+    window_latency_p50_s: float | None = None
+    window_latency_p99_s: float | None = None
+    lag_samples: list[tuple[float, int]] = field(default_factory=list)
+    # (seconds since the first send at which a window end closed, latency of its last account window)
+    latency_by_close: list[tuple[float, float]] = field(default_factory=list)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def slope(points: list[tuple[float, int]]) -> float:
+    """Least-squares slope of (t, value)."""
+    if len(points) < 2:
+        return 0.0
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    den = sum((t - mean_t) ** 2 for t, _ in points)
+    return sum((t - mean_t) * (v - mean_v) for t, v in points) / den if den else 0.0
+
+
+def _admin(bootstrap: str) -> Any:
+    from kafka.admin import KafkaAdminClient
+
+    return KafkaAdminClient(bootstrap_servers=bootstrap)
+
+
+def _lag(consumer: Any, admin: Any, group: str, partitions: list[Any]) -> tuple[int, int]:
+    """(sum of end offsets, sum of the group's committed offsets)."""
+    ends = consumer.end_offsets(partitions)
+    committed = admin.list_group_offsets({group: None}).get(group, {})
+    done = sum(committed[tp].offset for tp in partitions if tp in committed and committed[tp].offset >= 0)
+    return sum(ends.values()), done
+
+
+def _read_all(bootstrap: str, topic: str) -> list[tuple[int, dict[str, Any]]]:
+    """(Kafka timestamp ms, record) of every message in `topic`."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        out: list[tuple[int, dict[str, Any]]] = []
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            for records in consumer.poll(timeout_ms=1000).values():
+                out += [(r.timestamp, wire.decode(r.value)[1]) for r in records]
+        return out
+    finally:
+        consumer.close()
+
+
+def run(
+    bootstrap: str,
+    events: int,
+    rate: float,
+    prism: str,
+    config: ReciprocityConfig,
+    warmup_s: float = 10.0,
+    drain_timeout_s: float = 120.0,
+    seed: int = 42,
+    days: int = 7,
+) -> StreamingResult:
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.admin import NewTopic
+
+    stream = sorted(
+        generate(build_network(SimulationConfig.for_events(events, seed=seed, days=days))), key=lambda e: e.event_time
+    )
+    messages = [(e.actor_id.encode(), wire.encode(e.to_record(), "SocialEvent"), e.event_time) for e in stream]
+    run_id = uuid.uuid4().hex[:8]
+    topics = {name: f"bench-{name}-{run_id}" for name in ("events", "windows", "alerts", "dead")}
+    admin = _admin(bootstrap)
+    admin.create_topics(
+        [NewTopic(topics["events"], 4, 1)] + [NewTopic(topics[n], 1, 1) for n in ("windows", "alerts", "dead")]
+    )
+    group = f"bench-{run_id}"
+    result = StreamingResult(runner="PrismRunner", events=len(messages), offered_rate=rate)
+    output = Path(tempfile.mkdtemp(prefix="bench-streaming-"))
+    job = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.reciprocity",
+            f"--kafka_bootstrap={bootstrap}",
+            f"--events_topic={topics['events']}",
+            f"--windows_topic={topics['windows']}",
+            f"--alerts_topic={topics['alerts']}",
+            f"--dead_letter_topic={topics['dead']}",
+            f"--group_id={group}",
+            f"--window={config.window_ms // 1000}s",
+            f"--period={config.period_ms // 1000}s",
+            f"--output={output}",
+            "--runner=PrismRunner",
+            f"--prism_location={prism}",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(output / "job.log", "w"),  # noqa: SIM115 - lives as long as the job
+        start_new_session=True,
+    )
+    # Window end (ms) -> wall time (s) of the first send that lets the watermark pass it.
+    closes: dict[int, float] = {}
+    period, margin = config.period_ms, OUT_OF_ORDERNESS_MS + config.allowed_lateness_ms
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    partitions = [TopicPartition(topics["events"], p) for p in range(4)]
+    samples: list[tuple[float, int, int]] = []  # (t, end offsets, committed)
+    stop_sampling = threading.Event()
+
+    def sample() -> None:
+        while not stop_sampling.is_set():
+            try:
+                ends, done = _lag(consumer, admin, group, partitions)
+                samples.append((time.monotonic(), ends, done))
+            except Exception as error:  # a slow answer must not end the benchmark
+                print(f"lag sample failed: {error}", file=sys.stderr)
+            stop_sampling.wait(1.0)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    try:
+        time.sleep(2)  # let the job's process start before the clock does
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5, batch_size=512 * 1024)
+        sampler.start()
+        started = time.monotonic()
+        started_wall = time.time()
+        next_close = ((messages[0][2] - margin) // period + 1) * period  # first window end not yet closable
+        for i, (key, value, event_ms) in enumerate(messages):
+            if i % 200 == 0:
+                delay = started + i / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            now = time.time()
+            while event_ms >= next_close + margin:
+                closes[next_close] = now
+                next_close += period
+            producer.send(topics["events"], key=key, value=value)
+        producer.flush()
+        sent_at = time.monotonic()
+        result.produced_rate = len(messages) / (sent_at - started)
+        deadline = sent_at + drain_timeout_s
+        while time.monotonic() < deadline:
+            if samples and samples[-1][0] > sent_at and samples[-1][1] == samples[-1][2]:
+                result.drained_s = samples[-1][0] - sent_at
+                break
+            time.sleep(0.5)
+        time.sleep(3)  # outputs of the last bundles
+    finally:
+        stop_sampling.set()
+        os.killpg(job.pid, signal.SIGTERM)
+        try:
+            job.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(job.pid, signal.SIGKILL)
+
+    steady = [(t - started, ends - done) for t, ends, done in samples if started + warmup_s <= t <= sent_at]
+    result.lag_samples = [(round(t - started, 1), ends - done) for t, ends, done in samples]
+    result.max_lag = max((lag for _, lag in result.lag_samples), default=0)
+    result.lag_slope_per_s = slope(steady)
+    window = [(t, done) for t, _, done in samples if started + warmup_s <= t <= sent_at]
+    if len(window) >= 2:
+        result.consumed_rate = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
+
+    ends_known = sorted(closes)
+
+    def latency(timestamp_ms: int, window_end: int) -> float | None:
+        close = closes.get(window_end)
+        if close is None:  # closed by the end of the stream (idle rule), not by a send
+            index = bisect.bisect_left(ends_known, window_end)
+            close = closes[ends_known[index]] if index < len(ends_known) else None
+        return None if close is None else timestamp_ms / 1000 - close
+
+    alerts = _read_all(bootstrap, topics["alerts"])
+    windows = _read_all(bootstrap, topics["windows"])
+    alert_latencies = [x for ts, a in alerts if (x := latency(ts, a["window_end"])) is not None]
+    window_latencies = [x for ts, w in windows if (x := latency(ts, w["window_end"])) is not None]
+    result.alerts, result.windows = len(alerts), len(windows)
+    last_by_end: dict[int, float] = {}
+    for ts, w in windows:
+        x = latency(ts, w["window_end"])
+        if x is not None and w["window_end"] in closes:
+            last_by_end[w["window_end"]] = max(x, last_by_end.get(w["window_end"], x))
+    result.latency_by_close = [
+        (round(closes[end] - started_wall, 1), round(x, 2)) for end, x in sorted(last_by_end.items())
+    ]
+    result.alert_latency_p50_s = percentile(alert_latencies, 0.50)
+    result.alert_latency_p99_s = percentile(alert_latencies, 0.99)
+    result.window_latency_p50_s = percentile(window_latencies, 0.50)
+    result.window_latency_p99_s = percentile(window_latencies, 0.99)
+    admin.delete_topics(list(topics.values()))
+    admin.close()
+    consumer.close()
+    return result
+
+
+def prism_path() -> str:
+    done = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "local" / "prism.sh")], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.bench.streaming", description=__doc__.splitlines()[0])
+    parser.add_argument("--kafka_bootstrap", default="127.0.0.1:9092")
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--rate", type=float, default=10_000.0, help="events a second offered (10000)")
+    parser.add_argument("--days", type=int, default=7, help="simulated days the events span (7)")
+    parser.add_argument("--json", help="also write the result here")
+    args = parser.parse_args(argv)
+    result = run(args.kafka_bootstrap, args.events, args.rate, prism_path(), ReciprocityConfig(), days=args.days)
+    summary = {k: v for k, v in asdict(result).items() if k != "lag_samples"}
+    print(json.dumps(summary, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""The streaming state of one shard of accounts: their engines, what they still need, and the shard's horizon.
+
+A streaming key holds many accounts (see pipelines/transforms/reciprocity.py for why). Their engines live in
+memory between timer firings; what Beam must store durably is much smaller and mostly append-only:
+
+* the contributions still inside a future window (the log; appended once per firing, compacted rarely),
+* the horizon: panes below it are sealed for every account of the shard (their windows were evaluated),
+* which accounts have a firing alert (status that outlives an account's windows).
+
+`ShardEngines.rebuild` turns those three back into engines that behave exactly as the ones they replace,
+so a worker that has never seen the shard (a restart, a rescale, another Flink slot) carries on unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pipelines.model import contributions as c
+from pipelines.model.config import ReciprocityConfig
+from pipelines.model.engine import AccountEngine
+from pipelines.model.windows import pane_of
+
+Routed = tuple[str, c.Contribution]  # (account_id, contribution)
+
+
+class ShardEngines:
+    """The engines of one shard, the contributions their future windows need, and the horizon."""
+
+    def __init__(self, config: ReciprocityConfig, horizon: int | None = None) -> None:
+        self.config = config
+        self.horizon = horizon  # panes below this index are sealed (None: nothing evaluated yet)
+        self.engines: dict[str, AccountEngine] = {}
+        self._live: dict[int, list[Routed]] = {}  # pane -> accepted contributions a future window needs
+        self._unlogged: list[Routed] = []  # accepted since the last `take_unlogged`
+
+    @classmethod
+    def rebuild(
+        cls, config: ReciprocityConfig, log: Iterable[Routed], horizon: int | None, firing: Iterable[str]
+    ) -> ShardEngines:
+        """Engines equal to the lost ones: replay what the log still needs, evaluate (silently) up to the
+        horizon, and put the alert states back."""
+        shard = cls(config)
+        shard.fold(log)  # horizon None: nothing is late yet
+        if horizon is not None:
+            shard.advance(horizon * config.period_ms)
+        firing = set(firing)
+        for account in firing:
+            shard._engine(account)
+        for account, engine in shard.engines.items():
+            engine.set_firing(account in firing)  # the replay saw only part of the past: its statuses are not
+        shard.horizon = horizon
+        shard._unlogged = []
+        return shard
+
+    def _engine(self, account: str) -> AccountEngine:
+        engine = self.engines.get(account)
+        if engine is None:
+            engine = self.engines[account] = AccountEngine(account, self.config)
+        return engine
+
+    def fold(self, routed: Iterable[Routed]) -> list[Routed]:
+        """Adds contributions to their accounts; returns the late ones (in sealed panes), which change nothing."""
+        period = self.config.period_ms
+        horizon = self.horizon
+        late: list[Routed] = []
+        for item in routed:
+            account, contribution = item
+            pane = pane_of(contribution[0], period)
+            if horizon is not None and pane < horizon:
+                late.append(item)
+                continue
+            self._engine(account).add(contribution)
+            bucket = self._live.get(pane)
+            if bucket is None:
+                self._live[pane] = [item]
+            else:
+                bucket.append(item)
+            self._unlogged.append(item)
+        return late
+
+    def advance(self, until_ms: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int | None]:
+        """Evaluates every window ending at or before until_ms; returns (windows, alerts, next deadline)."""
+        windows: list[dict[str, Any]] = []
+        alerts: list[dict[str, Any]] = []
+        next_due: int | None = None
+        for account in list(self.engines):
+            engine = self.engines[account]
+            due = engine.next_deadline()
+            if due is not None and due <= until_ms:
+                w, a = engine.advance(until_ms)
+                windows += w
+                alerts += a
+                due = engine.next_deadline()
+            if due is None and not engine.firing:
+                del self.engines[account]  # nothing left in its windows; the horizon stands for its past
+            elif due is not None and (next_due is None or due < next_due):
+                next_due = due
+        sealed = until_ms // self.config.period_ms
+        if self.horizon is None or sealed > self.horizon:
+            self.horizon = sealed
+        # A pane is needed while some window to come holds it: windows end after the horizon.
+        oldest_needed = self.horizon - self.config.panes_per_window + 1
+        for pane in [p for p in self._live if p < oldest_needed]:
+            del self._live[pane]
+        return windows, alerts, next_due
+
+    def last_deadline(self) -> int:
+        """The last window end (ms) the data held can change: the newest pane's last window. 0 when none."""
+        if not self._live:
+            return 0
+        return (max(self._live) + self.config.panes_per_window + 1) * self.config.period_ms
+
+    def take_unlogged(self) -> list[Routed]:
+        """The contributions accepted since the last call: what the durable log lacks."""
+        taken, self._unlogged = self._unlogged, []
+        return taken
+
+    def firing(self) -> list[str]:
+        return sorted(account for account, engine in self.engines.items() if engine.firing)
+
+    def live(self) -> list[Routed]:
+        """The contributions a rebuild needs (the compacted log)."""
+        return [item for pane in sorted(self._live) for item in self._live[pane]]
+
+    def live_count(self) -> int:
+        return sum(len(bucket) for bucket in self._live.values())
