@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -155,16 +156,34 @@ def to_json_line(record: dict[str, Any]) -> str:
     return json.dumps(_for_json(record), ensure_ascii=False)
 
 
+def concatenate(parts: list[str], path: str) -> str:
+    """Writes the parts, in name order, into one file at `path` and deletes them; returns `path`."""
+    ordered = sorted(parts)
+    with FileSystems.create(path) as target:
+        for part in ordered:
+            with FileSystems.open(part) as source:
+                shutil.copyfileobj(source, target, 1 << 20)
+    if ordered:
+        FileSystems.delete(ordered)
+    return path
+
+
 class WriteJsonLines(beam.PTransform):
-    """One JSON Lines file at exactly `path` (a single shard, so users find DIR/alerts.jsonl)."""
+    """One JSON Lines file at exactly `path`, so users find DIR/alerts.jsonl.
+
+    Every bundle writes its own part file next to `path` and the parts are concatenated once all are
+    final. Asking Beam for a single shard instead routes every record through one GroupByKey, which the
+    local runner holds in memory: at P=5min that is gigabytes of windows.
+    """
 
     def __init__(self, path: str) -> None:
         super().__init__()
         self._path = path
 
-    def expand(self, records: beam.PCollection) -> beam.pvalue.PDone:
-        return (
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        parts = (
             records
             | "ToJson" >> beam.Map(to_json_line)
-            | "Write" >> beam.io.WriteToText(self._path, num_shards=1, shard_name_template="")
+            | "WriteParts" >> beam.io.WriteToText(self._path + ".part", num_shards=0)
         )
+        return parts | "AllParts" >> beam.combiners.ToList() | "Concatenate" >> beam.Map(concatenate, self._path)
