@@ -36,7 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.io import wire
+from pipelines.model import contributions
 from pipelines.model.config import ReciprocityConfig
+from pipelines.model.engine import evaluate_account
 from pipelines.simulator import SimulationConfig, build_network, generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +59,10 @@ class StreamingResult:
     alert_latency_p50_s: float | None = None
     alert_latency_p99_s: float | None = None
     windows: int = 0
+    windows_expected: int = 0  # what the batch engine computes from the same events
+    windows_missing: int = 0
+    windows_unexpected: int = 0
+    alerts_expected: int = 0
     window_latency_p50_s: float | None = None
     window_latency_p99_s: float | None = None
     lag_samples: list[tuple[float, int]] = field(default_factory=list)
@@ -80,6 +86,21 @@ def slope(points: list[tuple[float, int]]) -> float:
     mean_v = sum(v for _, v in points) / n
     den = sum((t - mean_t) ** 2 for t, _ in points)
     return sum((t - mean_t) * (v - mean_v) for t, v in points) / den if den else 0.0
+
+
+def batch_reference(events: list[Any], config: ReciprocityConfig) -> tuple[set[tuple[str, int]], list[dict]]:
+    """(account, window_end) of every window, and the alerts, that a batch replay of `events` publishes."""
+    by_account: dict[str, list[Any]] = {}
+    for event in events:
+        for account, contribution in contributions.route(event, config):
+            by_account.setdefault(account, []).append(contribution)
+    windows: set[tuple[str, int]] = set()
+    alerts: list[dict] = []
+    for account, items in by_account.items():
+        w, a = evaluate_account(account, items, config)
+        windows.update((x["account_id"], x["window_end"]) for x in w)
+        alerts += a
+    return windows, alerts
 
 
 def _admin(bootstrap: str) -> Any:
@@ -208,7 +229,14 @@ def run(
                 result.drained_s = samples[-1][0] - sent_at
                 break
             time.sleep(0.5)
-        time.sleep(3)  # outputs of the last bundles
+        # The last windows close when the source sees its partitions idle: wait until the output settles.
+        windows_tp = TopicPartition(topics["windows"], 0)
+        settled, last_end = time.monotonic(), -1
+        while time.monotonic() - settled < 5 and time.monotonic() < deadline + 60:
+            end = consumer.end_offsets([windows_tp])[windows_tp]
+            if end != last_end:
+                settled, last_end = time.monotonic(), end
+            time.sleep(0.5)
     finally:
         stop_sampling.set()
         os.killpg(job.pid, signal.SIGTERM)
@@ -239,6 +267,11 @@ def run(
     alert_latencies = [x for ts, a in alerts if (x := latency(ts, a["window_end"])) is not None]
     window_latencies = [x for ts, w in windows if (x := latency(ts, w["window_end"])) is not None]
     result.alerts, result.windows = len(alerts), len(windows)
+    expected_windows, expected_alerts = batch_reference(stream, config)
+    got = {(w["account_id"], w["window_end"]) for _, w in windows}
+    result.windows_expected, result.alerts_expected = len(expected_windows), len(expected_alerts)
+    result.windows_missing = len(expected_windows - got)
+    result.windows_unexpected = len(got - expected_windows)
     last_by_end: dict[int, float] = {}
     for ts, w in windows:
         x = latency(ts, w["window_end"])
