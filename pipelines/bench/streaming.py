@@ -146,6 +146,7 @@ def run(
     drain_timeout_s: float = 120.0,
     seed: int = 42,
     days: int = 7,
+    extra_args: tuple[str, ...] = (),
 ) -> StreamingResult:
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.admin import NewTopic
@@ -178,6 +179,7 @@ def run(
             f"--period={config.period_ms // 1000}s",
             f"--output={output}",
             "--runner=PrismRunner",
+            *extra_args,
             f"--prism_location={prism}",
         ],
         cwd=ROOT,
@@ -304,8 +306,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=10_000.0, help="events a second offered (10000)")
     parser.add_argument("--days", type=int, default=7, help="simulated days the events span (7)")
     parser.add_argument("--json", help="also write the result here")
+    parser.add_argument("job_args", nargs="*", help="more options for the job (after --)")
     args = parser.parse_args(argv)
-    result = run(args.kafka_bootstrap, args.events, args.rate, prism_path(), ReciprocityConfig(), days=args.days)
+    result = run(
+        args.kafka_bootstrap,
+        args.events,
+        args.rate,
+        prism_path(),
+        ReciprocityConfig(),
+        days=args.days,
+        extra_args=tuple(args.job_args),
+    )
     summary = {k: v for k, v in asdict(result).items() if k != "lag_samples"}
     print(json.dumps(summary, indent=2))
     if args.json:

@@ -75,7 +75,7 @@ class KafkaOptions:
     group_id: str
     until_end_offsets: bool
     json_messages: bool
-    state_shards: int = 32
+    state_shards: int = 16
 
 
 @dataclass(frozen=True)
@@ -117,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     kafka.add_argument(
         "--state_shards",
         type=_count(1),
-        default=32,
-        help="keys the streaming state is spread over (the most parallelism it can use) (32)",
+        default=16,
+        help="keys the streaming state is spread over (the most parallelism it can use) (16)",
     )
 
     windows = parser.add_argument_group("windows")

@@ -284,7 +284,7 @@ class ComputeReciprocity(beam.PTransform):
     source batch meets each shard with several contributions.
     """
 
-    def __init__(self, config: ReciprocityConfig, streaming: bool = False, state_shards: int = 32) -> None:
+    def __init__(self, config: ReciprocityConfig, streaming: bool = False, state_shards: int = 16) -> None:
         super().__init__()
         if state_shards < 1:
             raise ValueError(f"state_shards must be at least 1, got {state_shards}")

@@ -31,6 +31,10 @@ def test_beam_options_pass_through():
         ),
         (["--output", "o", "--window", "90m"], "--window (90m) must be a whole multiple of --period (1h)"),
         (["--output", "o", "--min_inbound", "0"], "--min_inbound: must be at least 1, got 0"),
+        (
+            ["--output", "o", "--kafka_bootstrap", "k:9092", "--state_shards", "0"],
+            "--state_shards: must be at least 1, got 0",
+        ),
         (["--output", "o", "--min_inbound", "many"], "--min_inbound: must be a whole number, got 'many'"),
         (["--output", "o", "--max_response_rate", "1.5"], "--max_response_rate: must be between 0 and 1, got 1.5"),
         (
@@ -75,3 +79,4 @@ def test_kafka_options():
         "dead-letters",
     )
     assert job.kafka.until_end_offsets and not job.kafka.json_messages
+    assert job.kafka.state_shards == 16
