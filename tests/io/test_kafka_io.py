@@ -2,8 +2,8 @@
 
 The first half drives ReadPartitionFn by hand with a fake consumer: checkpoints, the watermark policy, the
 done condition, broker errors and commits, in milliseconds. The second half runs real pipelines on Prism
-against the real local broker (deploy/local/kafka.sh, started if it is not running and stopped again if
-this session started it), each test on topics of its own.
+against the real local broker (deploy/local/kafka.sh: see the `broker` fixture in tests/conftest.py), each
+test on topics of its own.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from pipelines.model.events import SocialEvent
 from pipelines.model.reference import reference
 from pipelines.simulator import SimulationConfig, build_network, generate
 from pipelines.transforms.reciprocity import ComputeReciprocity
+from tests.conftest import KAFKA_SCRIPT, LocalBroker, free_port, kafka_env
 
 ROOT = Path(__file__).resolve().parents[2]
 HOUR = 3_600_000
@@ -353,7 +354,6 @@ def test_the_source_turns_off_prisms_bundle_splitting():
 
 # --- against the real broker, on Prism --------------------------------------------------------------------------
 
-BOOTSTRAP = "127.0.0.1:9092"
 PRISM = ROOT / ".cache" / "bin" / "prism"
 PIPELINE_TIMEOUT_S = 600
 
@@ -648,34 +648,22 @@ def test_idle_partitions_do_not_hold_back_the_watermark(broker, prism, topics):
     assert sorted(windows, key=by_window) == sorted(expected, key=by_window)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
-def private_broker(broker: str) -> Iterator[tuple[str, Any]]:
+def private_broker(local_broker: LocalBroker) -> Iterator[tuple[str, Any]]:
     """A second broker of our own (the shared one must not be stopped under other tests), on free ports,
     reusing the jars of the first. Yields (bootstrap, run) where run("up"|"down") drives it."""
     home = ROOT / ".cache" / "kafka-outage-test"
     home.mkdir(parents=True, exist_ok=True)
     libs = home / "libs"
+    if libs.is_symlink() and libs.resolve() != (local_broker.home / "libs").resolve():
+        libs.unlink()
     if not libs.exists():
-        libs.symlink_to(ROOT / ".cache" / "kafka" / "libs")
-    port, controller = _free_port(), _free_port()
-    env = {
-        **__import__("os").environ,
-        "KAFKA_HOME": str(home),
-        "KAFKA_PORT": str(port),
-        "KAFKA_CONTROLLER_PORT": str(controller),
-    }
+        libs.symlink_to(local_broker.home / "libs")
+    port = free_port()
+    env = kafka_env(home, port, free_port())
 
     def run(command: str) -> None:
-        script = ROOT / "deploy" / "local" / "kafka.sh"
-        subprocess.run(["bash", str(script), command], env=env, check=True, capture_output=True, timeout=180)
+        subprocess.run(["bash", str(KAFKA_SCRIPT), command], env=env, check=True, capture_output=True, timeout=180)
 
     run("up")
     try:

@@ -1,7 +1,6 @@
 """The exporter against the real broker: it reads the output topics and its live /metrics passes promtool."""
 
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -15,13 +14,8 @@ from pipelines.io import wire
 from pipelines.model.config import ReciprocityConfig
 from pipelines.observability.exporter import ExporterOptions, serve
 from pipelines.simulator import SimulationConfig, build_network, generate
+from tests.conftest import free_port
 from tests.model.helpers import engine_batch
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def scrape(port: int) -> str:
@@ -29,7 +23,8 @@ def scrape(port: int) -> str:
         return response.read().decode()
 
 
-def test_exporter_serves_what_the_topics_hold(broker):
+def exporter_on_fresh_topics(broker: str) -> ExporterOptions:
+    """Exporter options on four new topics of the broker (created here), a free port and top-3 gauges."""
     suffix = uuid.uuid4().hex[:8]
     options = ExporterOptions(
         bootstrap=broker,
@@ -39,7 +34,7 @@ def test_exporter_serves_what_the_topics_hold(broker):
         dead_letter_topic=f"dead-{suffix}",
         group_id=f"exporter-{suffix}",
         port=free_port(),
-        top_k=3,
+        top_k=3,  # the top-K series is opt-in
         lag_interval_s=1.0,
     )
     admin = KafkaAdminClient(bootstrap_servers=broker)
@@ -50,6 +45,11 @@ def test_exporter_serves_what_the_topics_hold(broker):
         ]
     )
     admin.close()
+    return options
+
+
+def test_exporter_serves_what_the_topics_hold(broker):
+    options = exporter_on_fresh_topics(broker)
     events = list(generate(build_network(SimulationConfig(seed=5, gurus=12, fans=600, days=2))))
     windows, alerts = engine_batch(events, ReciprocityConfig(min_inbound=10))
     producer = KafkaProducer(bootstrap_servers=broker)

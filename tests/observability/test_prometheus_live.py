@@ -18,7 +18,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,15 +26,15 @@ from typing import Any
 import pytest
 import yaml
 from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
 
 from pipelines.io import wire
 from pipelines.io.files import dead_letter
 from pipelines.model.config import ReciprocityConfig
 from pipelines.observability.exporter import ExporterOptions, serve
 from pipelines.simulator import SimulationConfig, build_network, generate
+from tests.conftest import free_port
 from tests.model.helpers import engine_batch
-from tests.observability.test_exporter_live import free_port
+from tests.observability.test_exporter_live import exporter_on_fresh_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "reciprocity.json"
@@ -236,26 +235,7 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(broker: str, 
     assert queries, f"no panel query found in {DASHBOARD}"
     expanded = {(title, expr): substitute(expr) for title, expr in queries}
 
-    suffix = uuid.uuid4().hex[:8]
-    options = ExporterOptions(
-        bootstrap=broker,
-        events_topic=f"events-{suffix}",
-        windows_topic=f"windows-{suffix}",
-        alerts_topic=f"alerts-{suffix}",
-        dead_letter_topic=f"dead-{suffix}",
-        group_id=f"exporter-{suffix}",
-        port=free_port(),
-        top_k=3,  # the table panel's series is opt-in
-        lag_interval_s=1.0,
-    )
-    admin = KafkaAdminClient(bootstrap_servers=broker)
-    admin.create_topics(
-        [
-            NewTopic(t, 1, 1)
-            for t in (options.events_topic, options.windows_topic, options.alerts_topic, options.dead_letter_topic)
-        ]
-    )
-    admin.close()
+    options = exporter_on_fresh_topics(broker)
     records = timeline(options)
 
     stop_exporter, stop_stream = threading.Event(), threading.Event()
