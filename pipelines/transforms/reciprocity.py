@@ -124,7 +124,7 @@ class RouteToShardsFn(beam.DoFn):
     Streaming state is kept per shard of accounts, not per account: on a portable runner every state read
     and every timer of a key is a round trip to the runner, so one key per account costs milliseconds per
     event. A shard gathers an input element's contributions into one element, and one timer per shard
-    and period evaluates all of its accounts. The shard of an account is a stable hash (not Python's
+    and deadline evaluates all of its accounts. The shard of an account is a stable hash (not Python's
     salted `hash`): every worker must agree on it.
     """
 
@@ -152,12 +152,13 @@ _RESIDENT: dict[tuple[str, int], tuple[int, ShardEngines, int]] = {}
 
 
 class RollUpShardsFn(_EmitMixin, beam.DoFn):
-    """Streaming: the accounts of one shard, evaluated by one event-time timer (pipelines/model/shard.py).
+    """Streaming: the accounts of one shard, evaluated by event-time timers (pipelines/model/shard.py).
 
-    Contributions wait in a bag until the timer, set for the shard's earliest deadline (a pane's end plus
-    the allowed lateness), fires; then they are folded into their accounts' engines and every window
-    complete by the timer's time is evaluated. Everything before that time is sealed for the whole shard:
-    a contribution for a sealed pane is late, is counted and goes to the dead letters.
+    Contributions wait in a bag until a timer fires: one per deadline (a pane's end plus the allowed
+    lateness), armed when a contribution names it and, ahead, for the next deadlines the shard's data
+    needs. A firing folds the waiting contributions into their accounts' engines and evaluates every
+    window complete by the timer's time. Everything before that time is sealed for the whole shard: a
+    contribution for a sealed pane is late, is counted and goes to the dead letters.
 
     The engines stay in this process's memory between firings. Beam state holds what rebuilds them (the
     log of contributions still needed, appended per firing and compacted when mostly expired; the horizon;
