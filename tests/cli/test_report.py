@@ -29,3 +29,11 @@ def test_report_without_a_run_fails_with_one_line(tmp_path, capsys):
         capsys.readouterr().err
         == f"error: --output: {tmp_path / 'account_windows.jsonl'} is missing or empty; run the job first\n"
     )
+
+
+def test_the_timeline_keeps_the_longest_firing_accounts():
+    from pipelines.cli.report import MAX_TIMELINE_ROWS, _longest_firing
+
+    spans = {f"a{i:02d}": [(0.0, float(i))] for i in range(MAX_TIMELINE_ROWS + 6)}
+    shown = _longest_firing(spans)
+    assert list(shown) == sorted(f"a{i:02d}" for i in range(6, MAX_TIMELINE_ROWS + 6))
