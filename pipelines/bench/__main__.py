@@ -28,10 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.bench.streaming import StreamingResult, prism_path
+from pipelines.bench.streaming import BENCH_CONFIG, StreamingResult, prism_path
 from pipelines.bench.streaming import run as streaming_run
 from pipelines.io.avro import write_events
-from pipelines.model.config import ReciprocityConfig
 from pipelines.simulator import SimulationConfig, build_network, generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,7 +162,7 @@ def run_streaming(events: int, rate: float, seed: int) -> StreamingResult | None
         subprocess.run(["bash", str(script), "up"], check=True, capture_output=True)
     try:
         print(f"  streaming: {events:,} events at {rate:,.0f}/s through Kafka and Prism ...", file=sys.stderr)
-        return streaming_run("127.0.0.1:9092", events, rate, prism_path(), ReciprocityConfig(), seed=seed, days=2)
+        return streaming_run("127.0.0.1:9092", events, rate, prism_path(), BENCH_CONFIG, seed=seed, days=2)
     finally:
         if not running:
             subprocess.run(["bash", str(script), "down"], check=False, capture_output=True)

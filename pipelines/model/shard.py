@@ -24,6 +24,29 @@ from pipelines.model.windows import pane_of
 Routed = tuple[str, c.Contribution]  # (account_id, contribution)
 
 
+class _Dormant:
+    """What an account without an engine holds: its contributions, its inbound engagers, its sermons."""
+
+    __slots__ = ("contributions", "engagers", "newest", "oldest", "sermons")
+
+    def __init__(self) -> None:
+        self.contributions: list[c.Contribution] = []
+        self.engagers: set[str | None] = set()
+        self.sermons = 0
+        self.oldest = self.newest = -1  # pane indices of the held contributions
+
+    def add(self, contribution: c.Contribution, pane: int) -> None:
+        self.contributions.append(contribution)
+        if contribution[1] == c.INBOUND:
+            self.engagers.add(contribution[2])
+        elif contribution[5] & c.PREACHING:
+            self.sermons += 1
+        if not self.contributions[1:]:
+            self.oldest = self.newest = pane
+        else:
+            self.oldest, self.newest = min(self.oldest, pane), max(self.newest, pane)
+
+
 class ShardEngines:
     """The engines of one shard, the contributions their future windows need, and the horizon."""
 
@@ -31,6 +54,9 @@ class ShardEngines:
         self.config = config
         self.horizon = horizon  # panes below this index are sealed (None: nothing evaluated yet)
         self.engines: dict[str, AccountEngine] = {}
+        # Accounts whose live data cannot publish a window or move an alert (most are fans): their
+        # contributions wait here, and an engine is built from them once they could (see `_hold`).
+        self._dormant: dict[str, _Dormant] = {}
         self._live: dict[int, list[Routed]] = {}  # pane -> accepted contributions a future window needs
         self._unlogged: list[Routed] = []  # accepted since the last `take_unlogged`
 
@@ -42,11 +68,13 @@ class ShardEngines:
         horizon, and put the alert states back."""
         shard = cls(config)
         shard.fold(log)  # horizon None: nothing is late yet
-        if horizon is not None:
-            shard.advance(horizon * config.period_ms)
         firing = set(firing)
         for account in firing:
-            shard._engine(account)
+            shard._wake(account)  # a firing account always has an engine, whatever it holds
+        if horizon is not None:
+            shard.advance(horizon * config.period_ms)
+        for account in firing:
+            shard._engine(account)  # again: the advance drops engines left empty, not knowing they fire
         for account, engine in shard.engines.items():
             engine.set_firing(account in firing)  # the replay saw only part of the past: its statuses are not
         shard.horizon = horizon
@@ -70,7 +98,11 @@ class ShardEngines:
             if horizon is not None and pane < horizon:
                 late.append(item)
                 continue
-            self._engine(account).add(contribution)
+            engine = self.engines.get(account)
+            if engine is not None:
+                engine.add(contribution)
+            else:
+                self._hold(account, contribution, pane)
             bucket = self._live.get(pane)
             if bucket is None:
                 self._live[pane] = [item]
@@ -78,6 +110,53 @@ class ShardEngines:
                 bucket.append(item)
             self._unlogged.append(item)
         return late
+
+    def _hold(self, account: str, contribution: c.Contribution, pane: int) -> None:
+        """Keeps a contribution of an account without an engine; builds the engine once the account's
+        held data could publish a window (the batch path's `could_matter`, over the data still live).
+
+        Until then every window of the account is unpublishable and leaves its alert alone, so nothing is
+        lost by not evaluating them; the engine built later replays what is held and is evaluated
+        (silently) up to the horizon, exactly like a shard rebuilt from its log.
+        """
+        held = self._dormant.get(account)
+        if held is None:
+            held = self._dormant[account] = _Dormant()
+        held.add(contribution, pane)
+        config = self.config
+        if not (
+            len(held.engagers) >= config.min_inbound
+            or held.sermons >= config.min_preaching_posts
+            or account in config.watchlist
+        ):
+            return
+        self._wake(account)
+
+    def _wake(self, account: str) -> None:
+        """Gives the account an engine fed with what it holds, evaluated (silently) up to the horizon."""
+        held = self._dormant.pop(account, None)
+        engine = self._engine(account)
+        if held is None:
+            return
+        for item in held.contributions:
+            engine.add(item)
+        if self.horizon is not None:
+            windows, alerts = engine.advance(self.horizon * self.config.period_ms)
+            assert not windows and not alerts, f"{account}: a dormant account had publishable windows"
+
+    def _expire_dormant(self, oldest_needed: int) -> None:
+        """Drops held contributions no future window needs, and accounts left with none."""
+        period = self.config.period_ms
+        for account in list(self._dormant):
+            held = self._dormant[account]
+            if held.newest < oldest_needed:
+                del self._dormant[account]
+            elif held.oldest < oldest_needed:
+                kept = self._dormant[account] = _Dormant()
+                for item in held.contributions:
+                    pane = pane_of(item[0], period)
+                    if pane >= oldest_needed:
+                        kept.add(item, pane)
 
     def advance(self, until_ms: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int | None]:
         """Evaluates every window ending at or before until_ms; returns (windows, alerts, next deadline)."""
@@ -101,8 +180,11 @@ class ShardEngines:
             self.horizon = sealed
         # A pane is needed while some window to come holds it: windows end after the horizon.
         oldest_needed = self.horizon - self.config.panes_per_window + 1
-        for pane in [p for p in self._live if p < oldest_needed]:
+        expired = [p for p in self._live if p < oldest_needed]
+        for pane in expired:
             del self._live[pane]
+        if expired:
+            self._expire_dormant(oldest_needed)
         return windows, alerts, next_due
 
     def last_deadline(self) -> int:

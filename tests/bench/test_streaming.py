@@ -1,7 +1,6 @@
 """The streaming benchmark's arithmetic, and one small run of it against the real broker and Prism."""
 
-from pipelines.bench.streaming import percentile, prism_path, run, slope
-from pipelines.model.config import ReciprocityConfig
+from pipelines.bench.streaming import BENCH_CONFIG, percentile, prism_path, run, slope
 
 
 def test_percentile_and_slope():
@@ -15,7 +14,7 @@ def test_percentile_and_slope():
 def test_a_small_live_run_matches_the_batch_replay(broker):
     """Endless job, paced producer: every window and alert of the batch replay comes out of Kafka, with a
     latency, and the job kept up with a modest rate."""
-    result = run(broker, 20_000, 4_000.0, prism_path(), ReciprocityConfig(), warmup_s=2.0, days=2)
+    result = run(broker, 20_000, 4_000.0, prism_path(), BENCH_CONFIG, warmup_s=2.0, days=2)
     assert result.windows_expected > 0
     assert (result.windows_missing, result.windows_unexpected) == (0, 0)
     assert result.alerts == result.alerts_expected
