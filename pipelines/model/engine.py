@@ -143,11 +143,6 @@ class AccountEngine:
         """Restores the alert state (a streaming shard rebuilt from its log, pipelines/model/shard.py)."""
         self._firing = firing
 
-    @property
-    def sealed_below(self) -> int | None:
-        """Index of the first pane still open to contributions (None before the first evaluation)."""
-        return self._sealed_below
-
     # ---- time --------------------------------------------------------------------------------------
     def next_deadline(self) -> int | None:
         """Event time (ms) at which the next window can be evaluated, or None when idle."""
