@@ -333,22 +333,45 @@ class AccountEngine:
         return latest[1] if latest else None
 
 
+class Reach:
+    """An account's distinct engagers and sermons: what decides whether its data could publish a window.
+
+    A window never holds more engagers or sermons than the data it is taken from, so an account whose data
+    falls short on both (and is not watched) can neither publish a window nor move its alert.
+    """
+
+    __slots__ = ("engagers", "sermons")
+
+    def __init__(self) -> None:
+        self.engagers: set[str | None] = set()
+        self.sermons = 0
+
+    def add(self, contribution: c.Contribution) -> None:
+        if contribution[1] == c.INBOUND:
+            self.engagers.add(contribution[2])
+        elif contribution[5] & c.PREACHING:
+            self.sermons += 1
+
+    def could_publish(self, account_id: str, config: ReciprocityConfig) -> bool:
+        return (
+            len(self.engagers) >= config.min_inbound
+            or self.sermons >= config.min_preaching_posts
+            or account_id in config.watchlist
+        )
+
+
 def could_matter(account_id: str, contributions: list[c.Contribution], config: ReciprocityConfig) -> bool:
     """False when no window of the account can be published or alert: too few engagers and sermons in total.
 
     Most accounts are fans who engage but are rarely engaged; skipping them saves most of a replay's work
-    and changes no output, since a window never holds more engagers or sermons than the whole stream.
+    and changes no output (see `Reach`).
     """
     if account_id in config.watchlist:
         return True
-    engagers: set[str | None] = set()
-    sermons = 0
+    reach = Reach()
     for contribution in contributions:
-        if contribution[1] == c.INBOUND:
-            engagers.add(contribution[2])
-        elif contribution[5] & c.PREACHING:
-            sermons += 1
-    return len(engagers) >= config.min_inbound or sermons >= config.min_preaching_posts
+        reach.add(contribution)
+    return reach.could_publish(account_id, config)
 
 
 def evaluate_account(

@@ -18,41 +18,39 @@ from typing import Any
 
 from pipelines.model import contributions as c
 from pipelines.model.config import ReciprocityConfig
-from pipelines.model.engine import AccountEngine
+from pipelines.model.engine import AccountEngine, Reach
 from pipelines.model.windows import pane_of
 
 Routed = tuple[str, c.Contribution]  # (account_id, contribution)
 
 
 class _Dormant:
-    """What an account without an engine holds: its contributions, its inbound engagers, its sermons."""
+    """What an account without an engine holds: its contributions, their reach, the panes they span."""
 
-    __slots__ = ("contributions", "engagers", "newest", "oldest", "sermons")
+    __slots__ = ("contributions", "newest", "oldest", "reach")
 
     def __init__(self) -> None:
         self.contributions: list[c.Contribution] = []
-        self.engagers: set[str | None] = set()
-        self.sermons = 0
-        self.oldest = self.newest = -1  # pane indices of the held contributions
+        self.reach = Reach()
+        self.oldest = self.newest = 0  # pane indices of the held contributions (set by the first `add`)
 
     def add(self, contribution: c.Contribution, pane: int) -> None:
-        self.contributions.append(contribution)
-        if contribution[1] == c.INBOUND:
-            self.engagers.add(contribution[2])
-        elif contribution[5] & c.PREACHING:
-            self.sermons += 1
-        if not self.contributions[1:]:
+        if not self.contributions:
             self.oldest = self.newest = pane
-        else:
-            self.oldest, self.newest = min(self.oldest, pane), max(self.newest, pane)
+        elif pane < self.oldest:
+            self.oldest = pane
+        elif pane > self.newest:
+            self.newest = pane
+        self.contributions.append(contribution)
+        self.reach.add(contribution)
 
 
 class ShardEngines:
     """The engines of one shard, the contributions their future windows need, and the horizon."""
 
-    def __init__(self, config: ReciprocityConfig, horizon: int | None = None) -> None:
+    def __init__(self, config: ReciprocityConfig) -> None:
         self.config = config
-        self.horizon = horizon  # panes below this index are sealed (None: nothing evaluated yet)
+        self.horizon: int | None = None  # panes below this index are sealed (None: nothing evaluated yet)
         self.engines: dict[str, AccountEngine] = {}
         # Accounts whose live data cannot publish a window or move an alert (most are fans): their
         # contributions wait here, and an engine is built from them once they could (see `_hold`).
@@ -123,14 +121,8 @@ class ShardEngines:
         if held is None:
             held = self._dormant[account] = _Dormant()
         held.add(contribution, pane)
-        config = self.config
-        if not (
-            len(held.engagers) >= config.min_inbound
-            or held.sermons >= config.min_preaching_posts
-            or account in config.watchlist
-        ):
-            return
-        self._wake(account)
+        if held.reach.could_publish(account, self.config):
+            self._wake(account)
 
     def _wake(self, account: str) -> None:
         """Gives the account an engine fed with what it holds, evaluated (silently) up to the horizon."""

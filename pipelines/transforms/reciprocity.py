@@ -258,7 +258,7 @@ class RollUpShardsFn(_EmitMixin, beam.DoFn):
             logged += len(new)
         token = random.getrandbits(62)
         meta.write((token, shard.horizon, tuple(shard.firing())))
-        if shard.engines:
+        if shard.engines or live:  # live data without engines: dormant accounts, kept as well
             _RESIDENT[(self._id, key)] = (token, shard, logged)
         if next_due is not None:
             # The next deadlines too, up to the last one the shard's data can need (see `_arm`).
