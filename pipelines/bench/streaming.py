@@ -38,6 +38,7 @@ from pipelines.io import wire
 from pipelines.model import contributions
 from pipelines.model.config import ReciprocityConfig
 from pipelines.model.engine import evaluate_account
+from pipelines.observability.exporter import pipeline_lag
 from pipelines.simulator import SimulationConfig, build_network, generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,11 +115,9 @@ def _admin(bootstrap: str) -> Any:
 
 
 def _lag(consumer: Any, admin: Any, group: str, partitions: list[Any]) -> tuple[int, int]:
-    """(sum of end offsets, sum of the group's committed offsets)."""
-    ends = consumer.end_offsets(partitions)
-    committed = admin.list_group_offsets({group: None}).get(group, {})
-    done = sum(committed[tp].offset for tp in partitions if tp in committed and committed[tp].offset >= 0)
-    return sum(ends.values()), done
+    """(messages in the topic, messages the job has committed): the lag is the exporter's own definition."""
+    ends = sum(consumer.end_offsets(partitions).values())
+    return ends, ends - pipeline_lag(consumer, admin, group, [partitions[0].topic]).get(partitions[0].topic, 0)
 
 
 def _read_all(bootstrap: str, topic: str) -> list[tuple[int, dict[str, Any]]]:
