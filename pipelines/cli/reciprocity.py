@@ -22,7 +22,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipelines.cli import options as cli_options
 from pipelines.cli.options import KafkaOptions
 from pipelines.cli.summary import render, summarize
-from pipelines.io.files import NAMESPACE, ReadEventFiles, WriteJsonLines, expand_inputs
+from pipelines.io.files import NAMESPACE, ReadEventFiles, expand_inputs
+from pipelines.io.jsonlines import WriteJsonLines, account_window_lines
 from pipelines.io.simulated import SimulatedEvents
 from pipelines.model.config import ReciprocityConfig
 from pipelines.simulator import SimulationConfig, build_network
@@ -37,8 +38,9 @@ def build(pipeline: beam.Pipeline, source: beam.PTransform, config: ReciprocityC
     read = pipeline | "Source" >> source
     events, dead = (read["events"], read["dead_letter"]) if isinstance(read, dict) else (read, None)
     events = events | "CountEvents" >> beam.ParDo(CountEventsFn())
-    results = events | "Reciprocity" >> ComputeReciprocity(config, streaming=False)
-    results[WINDOWS] | "WriteWindows" >> WriteJsonLines(str(output / OUTPUT_FILES[WINDOWS]))
+    results = events | "Reciprocity" >> ComputeReciprocity(config, streaming=False, batch_windows=True)
+    windows_file = str(output / OUTPUT_FILES[WINDOWS])
+    results[WINDOWS] | "WriteWindows" >> WriteJsonLines(windows_file, encode=account_window_lines)
     results[ALERTS] | "WriteAlerts" >> WriteJsonLines(str(output / OUTPUT_FILES[ALERTS]))
     dead_letters = [results[LATE]] + ([dead] if dead is not None else [])
     (

@@ -1,4 +1,4 @@
-"""File IO: SocialEvent replay from Avro container files or JSON Lines, and JSON Lines outputs.
+"""File IO: SocialEvent replay from Avro container files or JSON Lines (outputs: pipelines/io/jsonlines.py).
 
 Reading never raises on data: an undecodable line, an Avro block that cannot be read, or a record that
 breaks the contract becomes a dead letter carrying its reason, its source (file and line/record number) and
@@ -7,10 +7,8 @@ the original line or record, and the read goes on.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +16,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.model.events import ContractError, event_from_record, iso_utc
+from pipelines.model.events import ContractError, event_from_record
 
 NAMESPACE = "reciprocity"
 DEAD_LETTER = "dead_letter"
@@ -120,70 +118,3 @@ class ReadEventFiles(beam.PTransform):
             | "Read" >> beam.ParDo(ReadEventFileFn()).with_outputs(DEAD_LETTER, main="events")
         )
         return {"events": outputs.events, "dead_letter": outputs[DEAD_LETTER]}
-
-
-_TIME_FIELDS = frozenset({"window_start", "window_end", "seen_at", "event_time"})
-
-
-def _text(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "base64:" + base64.b64encode(raw).decode("ascii")
-
-
-def _for_json(record: dict[str, Any]) -> dict[str, Any]:
-    out = dict(record)
-    for key in _TIME_FIELDS:
-        value = out.get(key)
-        if type(value) is int:
-            out[key] = iso_utc(value)
-    metrics = out.get("metrics")
-    if type(metrics) is dict:
-        out["metrics"] = _for_json(metrics)
-    raw = out.get("raw")
-    if type(raw) is bytes:
-        out["raw"] = _text(raw)
-    return out
-
-
-def to_json_line(record: dict[str, Any]) -> str:
-    """One output line: epoch-millisecond times become ISO-8601 UTC, bytes become text.
-
-    Only the fields that need it are touched (times, an alert's nested metrics, a dead letter's raw bytes):
-    this runs once per published window, which at P=5min is more often than once per event.
-    """
-    return json.dumps(_for_json(record), ensure_ascii=False)
-
-
-def concatenate(parts: list[str], path: str) -> str:
-    """Writes the parts, in name order, into one file at `path` and deletes them; returns `path`."""
-    ordered = sorted(parts)
-    with FileSystems.create(path) as target:
-        for part in ordered:
-            with FileSystems.open(part) as source:
-                shutil.copyfileobj(source, target, 1 << 20)
-    if ordered:
-        FileSystems.delete(ordered)
-    return path
-
-
-class WriteJsonLines(beam.PTransform):
-    """One JSON Lines file at exactly `path`, so users find DIR/alerts.jsonl.
-
-    Every bundle writes its own part file next to `path` and the parts are concatenated once all are
-    final. Asking Beam for a single shard instead routes every record through one GroupByKey, which the
-    local runner holds in memory: at P=5min that is gigabytes of windows.
-    """
-
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self._path = path
-
-    def expand(self, records: beam.PCollection) -> beam.PCollection:
-        parts = (
-            records
-            | "ToJson" >> beam.Map(to_json_line)
-            | "WriteParts" >> beam.io.WriteToText(self._path + ".part", num_shards=0)
-        )
-        return parts | "AllParts" >> beam.combiners.ToList() | "Concatenate" >> beam.Map(concatenate, self._path)

@@ -74,6 +74,9 @@ class AccountEngine:
         self._response_seconds: list[float] = []
         self._followers_max: deque[tuple[int, int]] = deque()  # monotonic: sliding maximum
         self._firing = False
+        # The last window evaluated, while no pane has entered or left since: the next window holds the same
+        # figures (at P=5min most windows of a busy account do), so its record is a copy with new times.
+        self._unchanged: dict[str, Any] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # The config (watchlist included) is the same for every account: never store it per key.
@@ -195,6 +198,7 @@ class AccountEngine:
 
     # ---- sliding -----------------------------------------------------------------------------------
     def _enter(self, pane: _Pane) -> None:
+        self._unchanged = None
         for i, value in enumerate(pane.counters):
             self._sums[i] += value
         if pane.own_followers is not None:
@@ -210,6 +214,7 @@ class AccountEngine:
             self._refresh_pair(counterpart, entries)
 
     def _leave(self, pane: _Pane) -> None:
+        self._unchanged = None
         for i, value in enumerate(pane.counters):
             self._sums[i] -= value
         if self._followers_max and self._followers_max[0][0] == pane.index:
@@ -300,9 +305,16 @@ class AccountEngine:
     def _evaluate(self, end_ms: int, windows: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> bool:
         """Publishes the window and steps the alert; False when the window could do neither."""
         config = self.config
-        if self._n_in < config.min_inbound and not self._may_preach():
+        window = self._unchanged
+        if window is not None:
+            window = window.copy()
+            window["window_start"] = end_ms - config.window_ms
+            window["window_end"] = end_ms
+        elif self._n_in < config.min_inbound and not self._may_preach():
             return False
-        window = window_record(self.account_id, end_ms, self.counts(), config)
+        else:
+            window = window_record(self.account_id, end_ms, self.counts(), config)
+        self._unchanged = window
         if should_publish(window, config):
             windows.append(window)
         status = next_status(self._firing, window, config)

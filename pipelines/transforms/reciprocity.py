@@ -96,10 +96,16 @@ class _EmitMixin:
 
 
 class EvaluateAccountFn(_EmitMixin, beam.DoFn):
-    """Batch: (account, its contributions in gathered lists) -> windows and alerts."""
+    """Batch: (account, its contributions in gathered lists) -> windows and alerts.
 
-    def __init__(self, config: ReciprocityConfig) -> None:
+    With `batch_windows`, an account's windows leave as one list (in window order) instead of one element
+    each: at P=5min an account publishes thousands of windows, and the per-element cost of the runner
+    (not the engine) then dominates the job.
+    """
+
+    def __init__(self, config: ReciprocityConfig, batch_windows: bool = False) -> None:
         self._config = config
+        self._batch_windows = batch_windows
 
     def setup(self) -> None:
         self._setup_counters()
@@ -115,7 +121,13 @@ class EvaluateAccountFn(_EmitMixin, beam.DoFn):
             self._accounts_published.inc()
             if any(window["is_preacher"] for window in windows):
                 self._preachers.inc()
-        yield from self._emit(windows, alerts)
+        if self._batch_windows:
+            if windows:
+                self._windows_counter.inc(len(windows))
+                yield beam.pvalue.TaggedOutput(WINDOWS, windows)
+            yield from self._emit([], alerts)
+        else:
+            yield from self._emit(windows, alerts)
 
 
 class RouteToShardsFn(beam.DoFn):
@@ -283,15 +295,27 @@ class ComputeReciprocity(beam.PTransform):
     Streaming also accepts lists of events (the Kafka source's batches) and keeps its state in
     `state_shards` keys (see RouteToShardsFn): enough for a Flink job's parallelism, few enough that each
     source batch meets each shard with several contributions.
+
+    Batch with `batch_windows=True` emits each account's windows as one list (see EvaluateAccountFn);
+    write them with `WriteJsonLines(path, encode=account_window_lines)`.
     """
 
-    def __init__(self, config: ReciprocityConfig, streaming: bool = False, state_shards: int = 16) -> None:
+    def __init__(
+        self,
+        config: ReciprocityConfig,
+        streaming: bool = False,
+        state_shards: int = 16,
+        batch_windows: bool = False,
+    ) -> None:
         super().__init__()
         if state_shards < 1:
             raise ValueError(f"state_shards must be at least 1, got {state_shards}")
+        if streaming and batch_windows:
+            raise ValueError("batch_windows is a batch option: streaming emits each window as it closes")
         self._config = config
         self._streaming = streaming
         self._shards = state_shards
+        self._batch_windows = batch_windows
 
     def expand(self, events: beam.PCollection) -> dict[str, beam.PCollection]:
         if self._streaming:
@@ -306,7 +330,8 @@ class ComputeReciprocity(beam.PTransform):
                 events
                 | "RouteAndGather" >> beam.ParDo(RouteAndGatherFn(self._config))
                 | "GroupByAccount" >> beam.GroupByKey()
-                | "Evaluate" >> beam.ParDo(EvaluateAccountFn(self._config)).with_outputs(WINDOWS, ALERTS)
+                | "Evaluate"
+                >> beam.ParDo(EvaluateAccountFn(self._config, self._batch_windows)).with_outputs(WINDOWS, ALERTS)
             )
             late = events.pipeline | "NoLateInBatch" >> beam.Create([])
         return {WINDOWS: outputs[WINDOWS], ALERTS: outputs[ALERTS], LATE: late}

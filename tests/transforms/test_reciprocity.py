@@ -1,6 +1,7 @@
 """Each composite on a real Beam runner: batch on the FnApiRunner, streaming with TestStream."""
 
 import apache_beam as beam
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
@@ -90,6 +91,33 @@ def test_batch_pipeline_equals_reference(events):
         out = p | beam.Create(events) | ComputeReciprocity(CONFIG)
         assert_that(out["windows"], equal_to(expected_windows), label="windows")
         assert_that(out["alerts"], equal_to(expected_alerts), label="alerts")
+
+
+@settings(max_examples=8, deadline=None)
+@given(events=social_events(max_size=40))
+def test_batch_windows_are_one_ordered_list_per_account(events):
+    expected_windows, _ = reference(events, CONFIG)
+
+    def check(lists):
+        assert all(lists), "an empty list would write an empty line"
+        accounts = [windows[0]["account_id"] for windows in lists]
+        assert len(accounts) == len(set(accounts)), "one list per account"
+        for windows in lists:
+            assert {w["account_id"] for w in windows} == {windows[0]["account_id"]}
+            ends = [w["window_end"] for w in windows]
+            assert ends == sorted(ends) and len(set(ends)) == len(ends)
+        flat = [w for windows in lists for w in windows]
+        assert sorted(flat, key=repr) == sorted(expected_windows, key=repr)
+
+    with TestPipeline() as p:
+        out = p | beam.Create(events) | ComputeReciprocity(CONFIG, batch_windows=True)
+        assert_that(out["windows"], check)
+
+
+def test_batch_windows_is_refused_in_streaming():
+    message = r"^batch_windows is a batch option: streaming emits each window as it closes$"
+    with pytest.raises(ValueError, match=message):
+        ComputeReciprocity(CONFIG, streaming=True, batch_windows=True)
 
 
 @settings(max_examples=4, deadline=None, derandomize=True)
