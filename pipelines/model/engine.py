@@ -184,17 +184,43 @@ class AccountEngine:
                 self._window.append(entering)
                 self._enter(entering)
             following = end + 1
-            if self._window and not self._evaluate(end * period, windows, alerts):
-                # An unpublishable window stays so until a pane enters or the oldest leaves: skip ahead, even
-                # past `until` (a contribution that later lands in the skipped stretch rewinds, see `add`).
-                following = self._window[0].index + n + 1
-                if self._open_order:
-                    following = min(following, self._open_order[0] + 1)
-                following = max(following, end + 1)
+            if self._window:
+                if self._evaluate(end * period, windows, alerts):
+                    following = self._repeat(end, self._next_change(end), last_end, windows)
+                else:
+                    # An unpublishable window stays so until a pane enters or the oldest leaves: skip ahead, even
+                    # past `until` (a contribution that later lands in the skipped stretch rewinds, see `add`).
+                    following = self._next_change(end)
             self._next_end = following
             # Sealed: the panes before the next entering one, and never beyond what `until` says is complete.
             self._sealed_below = following - 1 if last_end is None else min(following - 1, last_end)
         return windows, alerts
+
+    def _next_change(self, end: int) -> int:
+        """The first window end after `end` at which a pane enters or the oldest pane leaves."""
+        change = self._window[0].index + self.config.panes_per_window + 1
+        if self._open_order:
+            change = min(change, self._open_order[0] + 1)
+        return max(change, end + 1)
+
+    def _repeat(self, end: int, change: int, last_end: int | None, windows: list[dict[str, Any]]) -> int:
+        """Publishes the windows between `end` and the next change at once; returns the next end to evaluate.
+
+        They hold the figures of the window just evaluated, so each is a copy with its own times (at P=5min
+        most windows of a busy account are). Their alert step is that window's again: no change, checked.
+        """
+        stop = change if last_end is None else min(change, last_end + 1)
+        window = self._unchanged
+        if stop <= end + 1 or window is None or next_status(self._firing, window, self.config) is not None:
+            return end + 1
+        if should_publish(window, self.config):
+            period, width = self.config.period_ms, self.config.window_ms
+            for later in range(end + 1, stop):
+                copy = window.copy()
+                copy["window_start"] = later * period - width
+                copy["window_end"] = later * period
+                windows.append(copy)
+        return stop
 
     # ---- sliding -----------------------------------------------------------------------------------
     def _enter(self, pane: _Pane) -> None:
