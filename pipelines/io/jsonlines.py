@@ -11,6 +11,7 @@ import base64
 import functools
 import json
 import operator
+import os
 import shutil
 from collections.abc import Callable
 from typing import Any
@@ -153,8 +154,24 @@ def account_window_lines(windows: list[dict[str, Any]]) -> str:
 
 # ---- files -----------------------------------------------------------------------------------------
 def concatenate(parts: list[str], path: str) -> str:
-    """Writes the parts, in name order, into one file at `path` and deletes them; returns `path`."""
+    """Writes the parts, in name order, into one file at `path` and deletes them; returns `path`.
+
+    On a local disk the first part becomes the file and the others are appended by the kernel: the
+    windows file of a P=5min replay is a gigabyte, and this runs once, after every worker is done.
+    """
     ordered = sorted(parts)
+    if ordered and all("://" not in name for name in [*ordered, path]):
+        os.replace(ordered[0], path)
+        with open(path, "r+b") as target:  # not "ab": the kernel copy refuses O_APPEND
+            target.seek(0, os.SEEK_END)
+            for part in ordered[1:]:
+                with open(part, "rb") as source:
+                    size = os.fstat(source.fileno()).st_size
+                    sent = 0
+                    while sent < size:
+                        sent += os.sendfile(target.fileno(), source.fileno(), sent, size - sent)
+                os.remove(part)
+        return path
     with FileSystems.create(path) as target:
         for part in ordered:
             with FileSystems.open(part) as source:

@@ -5,7 +5,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.io.jsonlines import account_window_lines, to_json_line
+from pipelines.io.jsonlines import account_window_lines, concatenate, to_json_line
 from pipelines.model.config import ReciprocityConfig
 from pipelines.model.metrics import WindowCounts, window_record
 
@@ -71,3 +71,21 @@ def test_a_record_of_another_shape_falls_back_to_the_generic_encoder():
     odd = {"account_id": "guru", "window_end": HOUR, "raw": b"\xff"}
     assert account_window_lines([odd]) == to_json_line(odd)
     assert json.loads(to_json_line(odd))["raw"] == "base64:/w=="
+
+
+def test_concatenate_joins_the_parts_in_name_order_and_removes_them(tmp_path):
+    target = tmp_path / "alerts.jsonl"
+    target.write_text("stale content of an earlier run\n")
+    parts = []
+    for name, text in [("p-2", "c\n"), ("p-0", "a\n" * 70_000), ("p-1", "")]:
+        (tmp_path / name).write_text(text)
+        parts.append(str(tmp_path / name))
+    assert concatenate(parts, str(target)) == str(target)
+    assert target.read_text() == "a\n" * 70_000 + "c\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alerts.jsonl"]
+
+
+def test_concatenate_without_parts_writes_an_empty_file(tmp_path):
+    target = tmp_path / "dead_letter.jsonl"
+    concatenate([], str(target))
+    assert target.read_text() == ""
