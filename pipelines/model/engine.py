@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import operator
 from collections import deque
 from typing import Any
 
@@ -225,8 +226,7 @@ class AccountEngine:
     # ---- sliding -----------------------------------------------------------------------------------
     def _enter(self, pane: _Pane) -> None:
         self._unchanged = None
-        for i, value in enumerate(pane.counters):
-            self._sums[i] += value
+        self._sums = list(map(operator.add, self._sums, pane.counters))
         if pane.own_followers is not None:
             maxima = self._followers_max
             while maxima and maxima[-1][1] <= pane.own_followers:
@@ -241,8 +241,7 @@ class AccountEngine:
 
     def _leave(self, pane: _Pane) -> None:
         self._unchanged = None
-        for i, value in enumerate(pane.counters):
-            self._sums[i] -= value
+        self._sums = list(map(operator.sub, self._sums, pane.counters))
         if self._followers_max and self._followers_max[0][0] == pane.index:
             self._followers_max.popleft()
         for counterpart in pane.pairs:
@@ -254,29 +253,36 @@ class AccountEngine:
 
     def _refresh_pair(self, counterpart: str, entries: deque[tuple[int, Any]]) -> None:
         """Replaces the counterpart's share of the running sums by its share under the current window."""
-        old = self._pair_state.pop(counterpart, None)
-        if old is not None:
-            self._apply(old, -1)
+        old = self._pair_state.get(counterpart)
         if not entries:
+            del self._pair_state[counterpart]
+            self._apply(old, -1)
             return
-        first_in = answer = None
-        outbound = False
-        followers = None
-        for _, (pane_first_in, pane_answer, pane_first_out, pane_followers) in entries:
-            if pane_followers is not None and (followers is None or pane_followers > followers):
-                followers = pane_followers
-            if pane_first_out is not None:
-                outbound = True
-            if first_in is None:
-                if pane_first_in is not None:
-                    first_in, answer = pane_first_in, pane_answer
-            elif answer is None and pane_first_out is not None:
-                answer = pane_first_out  # any answer in a later pane comes after the first inbound
+        if len(entries) == 1:  # most counterparts: one pane in the window
+            first_in, answer, first_out, followers = entries[0][1]
+            outbound = first_out is not None
+        else:
+            first_in = answer = None
+            outbound = False
+            followers = None
+            for _, (pane_first_in, pane_answer, pane_first_out, pane_followers) in entries:
+                if pane_followers is not None and (followers is None or pane_followers > followers):
+                    followers = pane_followers
+                if pane_first_out is not None:
+                    outbound = True
+                if first_in is None:
+                    if pane_first_in is not None:
+                        first_in, answer = pane_first_in, pane_answer
+                elif answer is None and pane_first_out is not None:
+                    answer = pane_first_out  # any answer in a later pane comes after the first inbound
         tier = self.config.tiers.tier(followers)
         response = (answer - first_in) / 1000 if first_in is not None and answer is not None else None
         new = (first_in, response, tier in FAN_TIERS, outbound, tier in PEER_TIERS)
-        self._pair_state[counterpart] = new
-        self._apply(new, 1)
+        if new != old:
+            if old is not None:
+                self._apply(old, -1)
+            self._pair_state[counterpart] = new
+            self._apply(new, 1)
 
     def _apply(self, pair: tuple, sign: int) -> None:
         first_in, response, fan, outbound, peer = pair

@@ -12,6 +12,8 @@ dead-lettered.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import random
 import uuid
@@ -79,6 +81,22 @@ class RouteAndGatherFn(beam.DoFn):
         self.start_bundle()
 
 
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pauses Python's cyclic garbage collector: the engine allocates millions of small acyclic objects.
+
+    Reference counting frees them as usual; the cycle collector, triggered by the allocation count, would
+    walk the worker's whole heap again and again for nothing (a fifth of a P=5min evaluation's time).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class _EmitMixin:
     def _emit(self, windows: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> Iterator[Any]:
         self._windows_counter.inc(len(windows))
@@ -115,8 +133,9 @@ class EvaluateAccountFn(_EmitMixin, beam.DoFn):
 
     def process(self, element: tuple[str, Iterable[list[contributions.Contribution]]]) -> Iterator[Any]:
         account, gathered = element
-        items = [contribution for bucket in gathered for contribution in bucket]
-        windows, alerts = evaluate_account(account, items, self._config)
+        with cyclic_gc_paused():
+            items = [contribution for bucket in gathered for contribution in bucket]
+            windows, alerts = evaluate_account(account, items, self._config)
         if windows:
             self._accounts_published.inc()
             if any(window["is_preacher"] for window in windows):
