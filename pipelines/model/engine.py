@@ -216,11 +216,7 @@ class AccountEngine:
             return end + 1
         if should_publish(window, self.config):
             period, width = self.config.period_ms, self.config.window_ms
-            for later in range(end + 1, stop):
-                copy = window.copy()
-                copy["window_start"] = later * period - width
-                copy["window_end"] = later * period
-                windows.append(copy)
+            windows.extend(_retimed(window, later * period, width) for later in range(end + 1, stop))
         return stop
 
     # ---- sliding -----------------------------------------------------------------------------------
@@ -340,9 +336,7 @@ class AccountEngine:
         config = self.config
         window = self._unchanged
         if window is not None:
-            window = window.copy()
-            window["window_start"] = end_ms - config.window_ms
-            window["window_end"] = end_ms
+            window = _retimed(window, end_ms, config.window_ms)
         elif self._n_in < config.min_inbound and not self._may_preach():
             return False
         else:
@@ -376,6 +370,14 @@ class AccountEngine:
     def _preaching_post(self) -> str | None:
         latest = max((p.preaching_text for p in self._window if p.preaching_text), default=None)
         return latest[1] if latest else None
+
+
+def _retimed(window: dict[str, Any], end_ms: int, window_ms: int) -> dict[str, Any]:
+    """The same figures as `window`, for the window ending at end_ms."""
+    copy = window.copy()
+    copy["window_start"] = end_ms - window_ms
+    copy["window_end"] = end_ms
+    return copy
 
 
 class Reach:
