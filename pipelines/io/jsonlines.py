@@ -63,10 +63,11 @@ _figures_of = operator.itemgetter(*_FIGURES)
 _iso_utc_cached = functools.lru_cache(maxsize=8192)(iso_utc)
 _CACHE_LIMIT = 100_000
 _double_texts: dict[float, str] = {}
-_string_texts: dict[str, str] = {}
+_string = functools.lru_cache(maxsize=_CACHE_LIMIT)(functools.partial(json.dumps, ensure_ascii=False))
 
 
 def _double_or_null(value: float | None) -> str:
+    """The hottest conversion (nine per window), so a plain dict rather than lru_cache(typed=True)."""
     if value is None:
         return "null"
     text = _double_texts.get(value) if type(value) is float else None  # 1 == 1.0 == True as dict keys
@@ -76,15 +77,6 @@ def _double_or_null(value: float | None) -> str:
         text = json.dumps(value)
         if type(value) is float:
             _double_texts[value] = text
-    return text
-
-
-def _string(value: str) -> str:
-    text = _string_texts.get(value)
-    if text is None:
-        if len(_string_texts) >= _CACHE_LIMIT:
-            _string_texts.clear()
-        text = _string_texts[value] = json.dumps(value, ensure_ascii=False)
     return text
 
 
