@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -80,12 +81,18 @@ def _tree_rss_bytes(pid: int) -> int:
     return total
 
 
-def measure(command: list[str], label: str, repeat: int = 1) -> dict[str, Any]:
+def measure(command: list[str], label: str, repeat: int = 1, output: Path | None = None) -> dict[str, Any]:
     """Runs one row `repeat` times and keeps the fastest run (noise only ever adds time).
 
+    `output` (the row's output folder) is emptied before each run: a P=5min replay writes a gigabyte, and
+    a run that starts with the previous run's gigabyte still cached needs a second one of fresh memory.
     Returns wall seconds, every run's seconds, peak RSS of the process tree and the command's last JSON line.
     """
-    runs = [_measure_once(command, label) for _ in range(repeat)]
+    runs = []
+    for _ in range(repeat):
+        if output is not None:
+            shutil.rmtree(output, ignore_errors=True)
+        runs.append(_measure_once(command, label))
     fastest = min(runs, key=lambda run: run["seconds"])
     fastest["runs_seconds"] = [run["seconds"] for run in runs]
     return fastest
@@ -241,13 +248,18 @@ def main(argv: list[str] | None = None) -> int:
             ours(folder, "24h", period, args.workers, scratch / period),
             f"ours W=24h P={period}, {args.workers} workers",
             repeat=1 if period == "1h" else args.repeat,
+            output=scratch / period,
         )
-    rows["ours_24h_1h_1worker"] = measure(ours(folder, "24h", "1h", 1, scratch / "1w"), "ours W=24h P=1h, 1 worker")
+    rows["ours_24h_1h_1worker"] = measure(
+        ours(folder, "24h", "1h", 1, scratch / "1w"), "ours W=24h P=1h, 1 worker", output=scratch / "1w"
+    )
     rows["floor"] = measure(
         [sys.executable, "-m", "pipelines.bench.floor", "--input", str(folder)], "plain single-pass Python"
     )
     rows["ours_subset"] = measure(
-        ours(subset, "24h", "1h", args.workers, scratch / "subset"), f"ours on the first {subset_events} events"
+        ours(subset, "24h", "1h", args.workers, scratch / "subset"),
+        f"ours on the first {subset_events} events",
+        output=scratch / "subset",
     )
     naive_command = [sys.executable, "-m", "pipelines.bench.naive", "--input", str(subset)]
     if args.workers > 1:
