@@ -145,24 +145,26 @@ def account_window_lines(windows: list[dict[str, Any]]) -> str:
 
 
 # ---- files -----------------------------------------------------------------------------------------
+_MOVE_CHUNK = 16 << 20
+
+
 def concatenate(parts: list[str], path: str) -> str:
     """Writes the parts, in name order, into one file at `path` and deletes them; returns `path`.
 
-    On a local disk the first part becomes the file and the others are appended by the kernel: the
-    windows file of a P=5min replay is a gigabyte, and this runs once, after every worker is done.
+    On a local disk the first part becomes the file and the others are moved in by the kernel, see
+    `_move_tail`: the windows file of a P=5min replay is a gigabyte, and this runs once, after every
+    worker is done.
     """
     ordered = sorted(parts)
     if ordered and all("://" not in name for name in [*ordered, path]):
+        sizes = [os.path.getsize(part) for part in ordered]
         os.replace(ordered[0], path)
-        with open(path, "r+b") as target:  # not "ab": the kernel copy refuses O_APPEND
-            target.seek(0, os.SEEK_END)
-            for part in ordered[1:]:
-                with open(part, "rb") as source:
-                    size = os.fstat(source.fileno()).st_size
-                    sent = 0
-                    while sent < size:
-                        sent += os.sendfile(target.fileno(), source.fileno(), sent, size - sent)
-                os.remove(part)
+        with open(path, "r+b") as target:
+            os.ftruncate(target.fileno(), sum(sizes))
+            offset = sum(sizes)
+            for part, size in reversed(list(zip(ordered[1:], sizes[1:], strict=True))):
+                offset -= size
+                _move_tail(part, size, target.fileno(), offset)
         return path
     with FileSystems.create(path) as target:
         for part in ordered:
@@ -171,6 +173,39 @@ def concatenate(parts: list[str], path: str) -> str:
     if ordered:
         FileSystems.delete(ordered)
     return path
+
+
+def _move_tail(part: str, size: int, target: int, offset: int) -> None:
+    """Copies `part` to `offset` in `target` from its end backwards, truncating it behind the copy.
+
+    Each chunk's cached pages are freed as soon as they are copied (dirty ones are never written back), so
+    the move needs one chunk of memory rather than a second copy of the part.
+    """
+    with open(part, "r+b") as handle:
+        source = handle.fileno()
+        end = size
+        while end > 0:
+            start = max(0, end - _MOVE_CHUNK)
+            position = start
+            while position < end:
+                position += _copy_range(source, target, position, end - position, offset + position)
+            os.ftruncate(source, start)
+            end = start
+    os.remove(part)
+
+
+def _copy_range(source: int, target: int, position: int, count: int, at: int) -> int:
+    """Copies up to `count` bytes in the kernel; returns how many (a plain read and write where it refuses)."""
+    try:
+        copied = os.copy_file_range(source, target, count, position, at)
+    except OSError:  # e.g. a filesystem without it
+        copied = 0
+    if copied > 0:
+        return copied
+    data = os.pread(source, min(count, 1 << 20), position)
+    if not data:
+        raise OSError(f"{position}: unexpected end of a part file while concatenating")
+    return os.pwrite(target, data, at)
 
 
 class WriteJsonLines(beam.PTransform):

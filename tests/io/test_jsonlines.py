@@ -1,10 +1,13 @@
 """The JSON Lines writers: the fast account-window encoder writes exactly what the generic one writes."""
 
+import errno
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipelines.io import jsonlines
 from pipelines.io.jsonlines import account_window_lines, concatenate, to_json_line
 from pipelines.model.config import ReciprocityConfig
 from pipelines.model.metrics import WindowCounts, window_record
@@ -83,6 +86,27 @@ def test_concatenate_joins_the_parts_in_name_order_and_removes_them(tmp_path):
     assert concatenate(parts, str(target)) == str(target)
     assert target.read_text() == "a\n" * 70_000 + "c\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alerts.jsonl"]
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False], ids=["copy_file_range", "read-write fallback"])
+def test_concatenate_moves_parts_in_chunks_from_their_end(tmp_path, monkeypatch, kernel_copy):
+    monkeypatch.setattr(jsonlines, "_MOVE_CHUNK", 1_000)  # several chunks per part, none aligned
+    if not kernel_copy:
+
+        def refuse(*args):
+            raise OSError(errno.EXDEV, "refused")
+
+        monkeypatch.setattr(jsonlines.os, "copy_file_range", refuse)
+    texts = [f"{index}:".encode() + bytes(range(256)) * (index * 7) + b"\n" for index in range(5)]
+    parts = []
+    for index, text in enumerate(texts):
+        part = tmp_path / f"part-{index}"
+        part.write_bytes(text)
+        parts.append(str(part))
+    target = tmp_path / "account_windows.jsonl"
+    concatenate(list(reversed(parts)), str(target))
+    assert target.read_bytes() == b"".join(texts)
+    assert [p.name for p in tmp_path.iterdir()] == ["account_windows.jsonl"]
 
 
 def test_concatenate_without_parts_writes_an_empty_file(tmp_path):
