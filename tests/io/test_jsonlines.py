@@ -72,8 +72,11 @@ def test_the_lines_parse_back_with_iso_times_and_json_literals():
 
 def test_a_record_of_another_shape_falls_back_to_the_generic_encoder():
     odd = {"account_id": "guru", "window_end": HOUR, "raw": b"\xff"}
+    window = window_record("guru", 2 * 86_400_000, WindowCounts(inbound=3), CONFIG)
     assert account_window_lines([odd]) == to_json_line(odd)
     assert json.loads(to_json_line(odd))["raw"] == "base64:/w=="
+    for mixed in ([odd, window], [window, odd], [window, odd, window]):
+        assert account_window_lines(mixed) == "\n".join(map(to_json_line, mixed))
 
 
 def test_concatenate_joins_the_parts_in_name_order_and_removes_them(tmp_path):
