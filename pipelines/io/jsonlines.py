@@ -19,6 +19,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.model.engine import WindowRuns
 from pipelines.model.events import iso_utc
 from pipelines.model.metrics import WINDOW_FIELDS
 from pipelines.schemas import schema
@@ -123,27 +124,33 @@ def _figures_json(values: tuple[Any, ...]) -> str:
     return _FIGURES_TEMPLATE % tuple(out)
 
 
-def account_window_lines(windows: list[dict[str, Any]]) -> str:
-    """An account's AccountWindow records, in order, as JSON Lines: the same text as `to_json_line`.
+def account_window_lines(account: WindowRuns) -> str:
+    """An account's windows (ComputeReciprocity's `batch_windows`) as JSON Lines: the same text as
+    `to_json_line` gives each window.
 
-    A record of any other shape is written by `to_json_line`. The lines are gathered as pieces and joined
-    once: at P=5min an account's text is megabytes, and joining each line first would copy it twice.
+    A run's figures are encoded once; its lines differ only in their times. A record of another shape
+    is written by `to_json_line`. The lines are gathered as pieces and joined once: at P=5min an account's
+    text is megabytes, and joining each line first would copy it twice.
     """
     pieces: list[str] = []
     extend = pieces.extend
-    account = prefix = figures = figures_json = None
-    for window in windows:
-        if len(window) != len(WINDOW_FIELDS):
-            extend((to_json_line(window), "\n"))
+    period = account.period_ms
+    name = prefix = figures = figures_json = None
+    for first, count in account.runs:
+        if len(first) != len(WINDOW_FIELDS):
+            for window in WindowRuns(period, [(first, count)]).windows():
+                extend((to_json_line(window), "\n"))
             continue
-        if window["account_id"] != account:
-            account = window["account_id"]
-            prefix = '{"account_id": ' + _string(account) + ', "window_start": "'
-        values = _figures_of(window)
+        if first["account_id"] != name:
+            name = first["account_id"]
+            prefix = '{"account_id": ' + _string(name) + ', "window_start": "'
+        values = _figures_of(first)
         if values != figures:
             figures = values
             figures_json = '", ' + _figures_json(values) + "\n"
-        extend((prefix, _window_times(window["window_start"], window["window_end"]), figures_json))
+        start, end = first["window_start"], first["window_end"]
+        for offset in range(0, count * period, period):
+            extend((prefix, _window_times(start + offset, end + offset), figures_json))
     if pieces:
         pieces[-1] = pieces[-1][:-1]  # lines are separated, not terminated: the writer ends the element
     return "".join(pieces)
@@ -221,7 +228,7 @@ class WriteJsonLines(beam.PTransform):
     local runner holds in memory: at P=5min that is gigabytes of windows.
 
     `encode` turns an element into its line(s): `to_json_line` for one record per element, or
-    `account_window_lines` for lists of windows (ComputeReciprocity's `batch_windows`).
+    `account_window_lines` for an account's `WindowRuns` (ComputeReciprocity's `batch_windows`).
     """
 
     def __init__(self, path: str, encode: Callable[[Any], str] = to_json_line) -> None:

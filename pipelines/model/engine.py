@@ -16,7 +16,8 @@ import bisect
 import heapq
 import operator
 from collections import deque
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 from pipelines.model import contributions as c
 from pipelines.model.alerts import FIRING, make_alert, next_status
@@ -157,12 +158,13 @@ class AccountEngine:
             return (self._open_order[0] + 1) * self.config.period_ms
         return None
 
-    def advance(self, until_ms: int | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def advance(self, until_ms: int | None = None, runs: bool = False) -> tuple[list[Any], list[dict[str, Any]]]:
         """Evaluates every window ending at or before until_ms (all of them when None), in order.
 
-        Returns (published windows, alerts).
+        Returns (published windows, alerts); with `runs`, the windows come as (first window, count) runs
+        (see `WindowRuns`).
         """
-        windows: list[dict[str, Any]] = []
+        windows: list[Any] = []
         alerts: list[dict[str, Any]] = []
         period = self.config.period_ms
         n = self.config.panes_per_window
@@ -186,8 +188,8 @@ class AccountEngine:
                 self._enter(entering)
             following = end + 1
             if self._window:
-                if self._evaluate(end * period, windows, alerts):
-                    following = self._repeat(end, self._next_change(end, n), last_end, windows)
+                if self._evaluate(end * period, windows, alerts, runs):
+                    following = self._repeat(end, self._next_change(end, n), last_end, windows, runs)
                 else:
                     # An unpublishable window stays so until a pane enters or the oldest leaves: skip ahead, even
                     # past `until` (a contribution that later lands in the skipped stretch rewinds, see `add`).
@@ -204,19 +206,24 @@ class AccountEngine:
             change = min(change, self._open_order[0] + 1)
         return max(change, end + 1)
 
-    def _repeat(self, end: int, change: int, last_end: int | None, windows: list[dict[str, Any]]) -> int:
+    def _repeat(self, end: int, change: int, last_end: int | None, windows: list[Any], runs: bool) -> int:
         """Publishes the windows between `end` and the next change at once; returns the next end to evaluate.
 
         They hold the figures of the window just evaluated, so each is a copy with its own times (at P=5min
-        most windows of a busy account are). Their alert step is that window's again: no change, checked.
+        most windows of a busy account are), or, with `runs`, more of its run. Their alert step is that
+        window's again: no change, checked.
         """
         stop = change if last_end is None else min(change, last_end + 1)
         window = self._unchanged
         if stop <= end + 1 or window is None or next_status(self._firing, window, self.config) is not None:
             return end + 1
         if should_publish(window, self.config):
-            period, width = self.config.period_ms, self.config.window_ms
-            windows.extend(_retimed(window, later * period, width) for later in range(end + 1, stop))
+            if runs:
+                first, count = windows[-1]  # the run `_evaluate` just started with this window
+                windows[-1] = (first, count + stop - end - 1)
+            else:
+                period, width = self.config.period_ms, self.config.window_ms
+                windows.extend(_retimed(window, later * period, width) for later in range(end + 1, stop))
         return stop
 
     # ---- sliding -----------------------------------------------------------------------------------
@@ -331,7 +338,7 @@ class AccountEngine:
             self._followers_max[0][1] if self._followers_max else None,  # own_followers
         )
 
-    def _evaluate(self, end_ms: int, windows: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> bool:
+    def _evaluate(self, end_ms: int, windows: list[Any], alerts: list[dict[str, Any]], runs: bool) -> bool:
         """Publishes the window and steps the alert; False when the window could do neither."""
         config = self.config
         window = self._unchanged
@@ -343,7 +350,7 @@ class AccountEngine:
             window = window_record(self.account_id, end_ms, self.counts(), config)
         self._unchanged = window
         if should_publish(window, config):
-            windows.append(window)
+            windows.append((window, 1) if runs else window)
         status = next_status(self._firing, window, config)
         if status is not None:
             self._firing = status == FIRING
@@ -378,6 +385,27 @@ def _retimed(window: dict[str, Any], end_ms: int, window_ms: int) -> dict[str, A
     copy["window_start"] = end_ms - window_ms
     copy["window_end"] = end_ms
     return copy
+
+
+class WindowRuns(NamedTuple):
+    """One account's published windows, in order, as runs of (first window, number of windows).
+
+    The windows of a run hold the same figures at consecutive ends, one period apart: at P=5min most
+    windows of a busy account repeat the one before, so batch carries and writes them once per run.
+    """
+
+    period_ms: int
+    runs: list[tuple[dict[str, Any], int]]
+
+    def windows(self) -> Iterator[dict[str, Any]]:
+        for first, count in self.runs:
+            yield first
+            for index in range(1, count):
+                end_ms = first["window_end"] + index * self.period_ms
+                yield _retimed(first, end_ms, first["window_end"] - first["window_start"])
+
+    def window_count(self) -> int:
+        return sum(count for _, count in self.runs)
 
 
 class Reach:
@@ -422,13 +450,16 @@ def could_matter(account_id: str, contributions: list[c.Contribution], config: R
 
 
 def evaluate_account(
-    account_id: str, contributions: Any, config: ReciprocityConfig
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Batch form: every contribution of one account, in any order, evaluated to the last window."""
+    account_id: str, contributions: Any, config: ReciprocityConfig, runs: bool = False
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Batch form: every contribution of one account, in any order, evaluated to the last window.
+
+    With `runs`, the windows come as runs (first window, count): `WindowRuns(config.period_ms, windows)`.
+    """
     contributions = list(contributions)
     if not could_matter(account_id, contributions, config):
         return [], []
     engine = AccountEngine(account_id, config)
     for contribution in contributions:
         engine.add(contribution)
-    return engine.advance()
+    return engine.advance(runs=runs)

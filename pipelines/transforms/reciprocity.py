@@ -37,7 +37,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from pipelines.io.files import NAMESPACE, dead_letter
 from pipelines.model import contributions
 from pipelines.model.config import ReciprocityConfig
-from pipelines.model.engine import evaluate_account
+from pipelines.model.engine import WindowRuns, evaluate_account
 from pipelines.model.events import SocialEvent, iso_utc
 from pipelines.model.shard import ShardEngines
 from pipelines.model.windows import pane_of
@@ -116,7 +116,7 @@ class _EmitMixin:
 class EvaluateAccountFn(_EmitMixin, beam.DoFn):
     """Batch: (account, its contributions in gathered lists) -> windows and alerts.
 
-    With `batch_windows`, an account's windows leave as one list (in window order) instead of one element
+    With `batch_windows`, an account's windows leave as one `WindowRuns` element instead of one element
     each: at P=5min an account publishes thousands of windows, and the per-element cost of the runner
     (not the engine) then dominates the job.
     """
@@ -135,15 +135,17 @@ class EvaluateAccountFn(_EmitMixin, beam.DoFn):
         account, gathered = element
         with cyclic_gc_paused():
             items = [contribution for bucket in gathered for contribution in bucket]
-            windows, alerts = evaluate_account(account, items, self._config)
+            windows, alerts = evaluate_account(account, items, self._config, runs=self._batch_windows)
         if windows:
             self._accounts_published.inc()
-            if any(window["is_preacher"] for window in windows):
+            firsts = [first for first, _ in windows] if self._batch_windows else windows  # a run shares figures
+            if any(window["is_preacher"] for window in firsts):
                 self._preachers.inc()
         if self._batch_windows:
             if windows:
-                self._windows_counter.inc(len(windows))
-                yield beam.pvalue.TaggedOutput(WINDOWS, windows)
+                runs = WindowRuns(self._config.period_ms, windows)
+                self._windows_counter.inc(runs.window_count())
+                yield beam.pvalue.TaggedOutput(WINDOWS, runs)
             yield from self._emit([], alerts)
         else:
             yield from self._emit(windows, alerts)
@@ -315,8 +317,8 @@ class ComputeReciprocity(beam.PTransform):
     `state_shards` keys (see RouteToShardsFn): enough for a Flink job's parallelism, few enough that each
     source batch meets each shard with several contributions.
 
-    Batch with `batch_windows=True` emits each account's windows as one list (see EvaluateAccountFn);
-    write them with `WriteJsonLines(path, encode=account_window_lines)`.
+    Batch with `batch_windows=True` emits each account's windows as one `WindowRuns` (see
+    EvaluateAccountFn); write them with `WriteJsonLines(path, encode=account_window_lines)`.
     """
 
     def __init__(

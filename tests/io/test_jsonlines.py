@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from pipelines.io import jsonlines
 from pipelines.io.jsonlines import account_window_lines, concatenate, to_json_line
 from pipelines.model.config import ReciprocityConfig
+from pipelines.model.engine import WindowRuns
 from pipelines.model.metrics import WindowCounts, window_record
 
 CONFIG = ReciprocityConfig(watchlist=frozenset({"watched"}))
@@ -39,44 +40,52 @@ accounts = st.sampled_from(["guru", "watched", 'quo"te\\', "émile 🙏", "tab\t
 
 
 @st.composite
-def account_windows(draw: st.DrawFn) -> list[dict]:
-    """One account's windows in order; figures often repeat, as they do while no pane enters or leaves."""
+def account_runs(draw: st.DrawFn) -> WindowRuns:
+    """One account's windows as runs; consecutive runs often share figures, and gaps between them vary."""
     account = draw(accounts)
     end = draw(st.integers(0, 1_000)) * HOUR
-    windows, current = [], draw(counts)
-    for _ in range(draw(st.integers(1, 12))):
+    runs, current = [], draw(counts)
+    for _ in range(draw(st.integers(1, 8))):
         if draw(st.booleans()):
             current = draw(counts)
-        windows.append(window_record(account, end, current, CONFIG))
-        end += HOUR * draw(st.integers(1, 3))
-    return windows
+        count = draw(st.integers(1, 4))
+        runs.append((window_record(account, end, current, CONFIG), count))
+        end += HOUR * (count - 1 + draw(st.integers(1, 3)))
+    return WindowRuns(HOUR, runs)
+
+
+def generic_lines(account: WindowRuns) -> str:
+    return "\n".join(to_json_line(window) for window in account.windows())
 
 
 @settings(max_examples=300, deadline=None)
-@given(windows=account_windows())
-def test_account_window_lines_are_the_generic_lines(windows):
-    assert account_window_lines(windows) == "\n".join(to_json_line(window) for window in windows)
+@given(account=account_runs())
+def test_account_window_lines_are_the_generic_lines(account):
+    assert account_window_lines(account) == generic_lines(account)
 
 
 def test_the_lines_parse_back_with_iso_times_and_json_literals():
     record = window_record("guru", 2 * 86_400_000, WindowCounts(inbound=3, responded=1, posts=2), CONFIG)
-    (line,) = account_window_lines([record, dict(record, window_end=record["window_end"] + HOUR)]).split("\n")[:1]
-    parsed = json.loads(line)
+    first, second = account_window_lines(WindowRuns(HOUR, [(record, 2)])).split("\n")
+    parsed = json.loads(first)
     assert parsed["window_start"] == "1970-01-02T00:00:00.000Z"
     assert parsed["window_end"] == "1970-01-03T00:00:00.000Z"
     assert parsed["response_rate"] == 1 / 3
     assert parsed["median_response_seconds"] is None
     assert parsed["is_preacher"] is False
     assert list(parsed) == list(record)
+    later = {"window_start": "1970-01-02T01:00:00.000Z", "window_end": "1970-01-03T01:00:00.000Z"}
+    assert json.loads(second) == parsed | later
 
 
 def test_a_record_of_another_shape_falls_back_to_the_generic_encoder():
     odd = {"account_id": "guru", "window_end": HOUR, "raw": b"\xff"}
     window = window_record("guru", 2 * 86_400_000, WindowCounts(inbound=3), CONFIG)
-    assert account_window_lines([odd]) == to_json_line(odd)
+    assert account_window_lines(WindowRuns(HOUR, [(odd, 1)])) == to_json_line(odd)
     assert json.loads(to_json_line(odd))["raw"] == "base64:/w=="
-    for mixed in ([odd, window], [window, odd], [window, odd, window]):
-        assert account_window_lines(mixed) == "\n".join(map(to_json_line, mixed))
+    for mixed in ([(odd, 1), (window, 2)], [(window, 3), (odd, 1)], [(window, 1), (odd, 1), (window, 2)]):
+        account = WindowRuns(HOUR, mixed)
+        assert account_window_lines(account) == generic_lines(account)
 
 
 def test_concatenate_joins_the_parts_in_name_order_and_removes_them(tmp_path):

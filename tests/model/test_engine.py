@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.model.config import ReciprocityConfig
-from pipelines.model.engine import AccountEngine
+from pipelines.model.engine import AccountEngine, WindowRuns, evaluate_account
 from pipelines.model.events import SocialEvent
 from pipelines.model.reference import reference
 from tests.model.helpers import by_account, canonical, engine_batch
@@ -61,6 +61,26 @@ def test_streaming_protocol_equals_batch(events, config, step, seed):
                 break
     assert canonical(windows) == canonical(batch_windows)
     assert canonical(alerts) == canonical(batch_alerts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(events=social_events(), config=configs)
+def test_runs_expand_to_the_published_windows(events, config):
+    for account, contributions in by_account(events, config).items():
+        windows, alerts = evaluate_account(account, contributions, config)
+        runs, run_alerts = evaluate_account(account, contributions, config, runs=True)
+        assert all(count >= 1 for _, count in runs)
+        assert list(WindowRuns(config.period_ms, runs).windows()) == windows
+        assert WindowRuns(config.period_ms, runs).window_count() == len(windows)
+        assert run_alerts == alerts
+
+
+def test_a_watched_account_posting_once_publishes_one_run():
+    config = ReciprocityConfig(window_ms=4 * HOUR, period_ms=HOUR, watchlist=frozenset({"bob"}))
+    post = SocialEvent(event_id="p", event_type="POST", actor_id="bob", event_time=HOUR + 5, text="hello")
+    (contributions,) = by_account([post], config).values()
+    runs, _ = evaluate_account("bob", contributions, config, runs=True)
+    assert [(first["window_end"], count) for first, count in runs] == [(2 * HOUR, 4)]
 
 
 def _reply(i: int, actor: str, target: str, t: int) -> SocialEvent:

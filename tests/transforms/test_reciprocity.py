@@ -95,13 +95,15 @@ def test_batch_pipeline_equals_reference(events):
 
 @settings(max_examples=8, deadline=None)
 @given(events=social_events(max_size=40))
-def test_batch_windows_are_one_ordered_list_per_account(events):
+def test_batch_windows_are_one_ordered_element_per_account(events):
     expected_windows, _ = reference(events, CONFIG)
 
-    def check(lists):
-        assert all(lists), "an empty list would write an empty line"
+    def check(elements):
+        assert all(element.runs for element in elements), "an empty element would write an empty line"
+        assert all(element.period_ms == CONFIG.period_ms for element in elements)
+        lists = [list(element.windows()) for element in elements]
         accounts = [windows[0]["account_id"] for windows in lists]
-        assert len(accounts) == len(set(accounts)), "one list per account"
+        assert len(accounts) == len(set(accounts)), "one element per account"
         for windows in lists:
             assert {w["account_id"] for w in windows} == {windows[0]["account_id"]}
             ends = [w["window_end"] for w in windows]
