@@ -170,10 +170,10 @@ def concatenate(parts: list[str], path: str) -> str:
     ordered = sorted(parts)
     if ordered and all("://" not in name for name in [*ordered, path]):
         sizes = [os.path.getsize(part) for part in ordered]
+        offset = sum(sizes)
         os.replace(ordered[0], path)
         with open(path, "r+b") as target:
-            os.ftruncate(target.fileno(), sum(sizes))
-            offset = sum(sizes)
+            os.ftruncate(target.fileno(), offset)
             for part, size in reversed(list(zip(ordered[1:], sizes[1:], strict=True))):
                 offset -= size
                 _move_tail(part, size, target.fileno(), offset)
