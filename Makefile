@@ -51,8 +51,9 @@ kafka-up:
 kafka-down:
 	bash deploy/local/kafka.sh down
 
-## flink-up / flink-down: a Flink 2.2 standalone cluster (JobManager, TaskManager, Beam worker pool) on loopback.
-flink-up:
+## flink-up / flink-down: a Flink 1.19 standalone cluster on loopback with Beam's Flink job server and Python worker
+## pool (FLINK_TASKMANAGERS=2 for two TaskManagers). The worker pool runs this project from .venv, hence $(STAMP).
+flink-up: $(STAMP)
 	bash deploy/local/flink.sh up
 
 flink-down:

@@ -1,72 +1,72 @@
 #!/usr/bin/env bash
-# A real single-node Apache Flink 2.2 session cluster on 127.0.0.1, plus Beam's Python worker pool, for running
-# the Beam pipelines with the FlinkRunner locally and in integration tests.
+# A real Apache Flink 1.19 standalone cluster on 127.0.0.1, with what a Beam Python job needs to run on it:
+# Beam's Flink job server and Beam's Python SDK worker pool.
 #
-#   deploy/local/flink.sh up       fetch Flink (once), start JobManager, TaskManager and the Beam worker pool,
-#                                  wait until the REST API reports the TaskManager's slots; then fetch Beam's
-#                                  Flink job server jar (once) if deploy/local/flink-jobserver.sh can
-#   deploy/local/flink.sh down     stop all three (SIGTERM, then SIGKILL after 30 s)
+#   deploy/local/flink.sh up       fetch (once) and start whatever is not running; wait until all of it answers
+#   deploy/local/flink.sh down     stop everything (SIGTERM, then SIGKILL after 30 s)
 #   deploy/local/flink.sh status   "running ..." (exit 0), or what is stopped (exit 1)
-#   deploy/local/flink.sh smoke    run a small native Flink batch job on it and check it FINISHED (no Beam needed)
 #
-# No Docker and no Flink tarball: this machine reaches PyPI and Maven Central only, and the Maven repository it
-# reaches does not serve org.apache.flink:flink-dist. The PyPI package
-# apache-flink-libraries carries the same jars as the tarball's lib/ and plugins/: it is downloaded once with
-# `pip download --no-deps` (never installed anywhere) and unpacked into .cache/flink/dist. The processes are
-# started the way the tarball's bin/jobmanager.sh and bin/taskmanager.sh end up starting them:
-#   java ... -cp 'lib/*' org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint --configDir conf
-#   java ... -cp 'lib/*' org.apache.flink.runtime.taskexecutor.TaskManagerRunner --configDir conf -D <memory>
-# Everything (jars, config, logs, pid files, temp and checkpoint dirs) lives in .cache/flink/, which git ignores.
+# What runs (each a process with a pid file in $FLINK_HOME, logs in $FLINK_HOME/log):
+#   jobmanager        StandaloneSessionClusterEntrypoint: REST API and web UI on :8081, RPC :6123, metrics :9249
+#   taskmanager-<i>   TaskManagerRunner, i = 1..FLINK_TASKMANAGERS, 2 slots each, metrics on :9250, :9251, ...
+#   workerpool        Beam's Python SDK worker pool on :50000 (deploy/local/flink/worker_pool.py): the
+#                     TaskManagers ask it for Python workers (--environment_type EXTERNAL, the shape of a
+#                     Kubernetes sidecar)
+#   jobserver         Beam's Flink job server on :8099 (artifacts :8098, expansion :8097), submitting to :8081
+# A job: python -m pipelines.reciprocity --runner FlinkRunner --flink_master localhost:8081
+#            --environment_type EXTERNAL --environment_config localhost:50000 ...  (it finds the job server itself)
 #
-# Running a Beam pipeline on it (the job server jar must be in ~/.apache_beam/cache/jars, see flink-jobserver.sh;
-# deploy/local/flink/beam_check.py runs a small one and checks it):
-#   --runner=FlinkRunner --flink_master=localhost:8081 --flink_version=2.2
-#   --environment_type=EXTERNAL --environment_config=127.0.0.1:50000
-# The TaskManager asks the worker pool (deploy/local/flink/worker_pool.py) for Python SDK workers; they run with
-# FLINK_PYTHON, so the pipeline's own modules must be importable there (installed into .venv, as pipelines/ is).
-#
-# Listens on (127.0.0.1 only, except the Prometheus endpoints: Flink 2.2's reporter has no bind-address option
-# and listens on every interface):
-#   8081 REST API and web UI   6123 JobManager RPC   9249 JobManager metrics   9250 TaskManager metrics
-#   50000 Beam worker pool     plus random 127.0.0.1 ports for the blob server, TaskManager RPC and data
+# Where the pieces come from (no Docker, no Flink tarball: this machine reaches PyPI and Maven Central only):
+# - Flink: the PyPI package apache-flink-libraries carries the tarball's lib/ and plugins/. For 1.19 it is a
+#   source distribution (deps/lib, deps/plugins), for 2.x a wheel (pyflink/lib, ...): both are unpacked the same
+#   way into $FLINK_HOME/dist. The processes are started as the tarball's bin/ scripts end up starting them:
+#     java ... -cp 'lib/*' org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint --configDir conf
+#     java ... -cp 'lib/*' org.apache.flink.runtime.taskexecutor.TaskManagerRunner --configDir conf -D <memory>
+# - The job server: deploy/local/flink-jobserver.sh assembles Beam 2.62.0's Flink 1.19 runner and its closure
+#   from Maven (the shaded job-server jar is not served). Flink 1.19 because that runner is built for it.
 #
 # Environment (all optional):
-#   FLINK_LIBRARIES_VERSION=2.2.1    the apache-flink-libraries release on PyPI (= the Flink version)
-#   FLINK_REST_PORT=8081  FLINK_RPC_PORT=6123  FLINK_JM_METRICS_PORT=9249  FLINK_TM_METRICS_PORT=9250
-#   BEAM_WORKER_POOL_PORT=50000
-#   FLINK_TM_SLOTS=2                 TaskManager slots; parallelism.default is set to the same
-#   FLINK_TM_TASK_HEAP=512m  FLINK_TM_MANAGED=256m   the TaskManager's user-code heap and managed memory
-#   FLINK_PYTHON=<repo>/.venv/bin/python   runs the worker pool and its SDK workers: it must have apache-beam
-#   FLINK_FETCH_JOB_SERVER=1         0: skip fetching Beam's Flink job server jar during `up`
-#   FLINK_HOME=<repo>/.cache/flink   where the jars, config, logs and pid files live
-#   JAVA_HOME                        otherwise `java` from PATH (Flink 2 needs Java 11+; 17 is what is tested)
+#   FLINK_TASKMANAGERS=1  FLINK_TM_SLOTS=2       TaskManagers and slots per TaskManager
+#   FLINK_REST_PORT=8081  FLINK_RPC_PORT=6123  FLINK_JM_METRICS_PORT=9249  FLINK_TM_METRICS_PORT=9250 (first TM)
+#   BEAM_WORKER_POOL_PORT=50000  BEAM_JOB_PORT=8099  BEAM_ARTIFACT_PORT=8098  BEAM_EXPANSION_PORT=8097
+#   FLINK_TM_TASK_HEAP=512m  FLINK_TM_MANAGED=256m   each TaskManager's user-code heap and managed memory
+#   FLINK_LIBRARIES_VERSION=1.19.3                    the apache-flink-libraries release (= the Flink version)
+#   FLINK_PYTHON=<repo>/.venv/bin/python             runs the worker pool and its SDK workers (needs apache-beam
+#                                                    and this project: `make flink-up` creates .venv first)
+#   FLINK_HOME=<repo>/.cache/flink                   jars, config, logs, pid files, checkpoints, savepoints
+#   JAVA_HOME                                        otherwise `java` from PATH (17 is what is tested)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/deploy/local/flink"
 
 FLINK_HOME="${FLINK_HOME:-$ROOT/.cache/flink}"
-FLINK_LIBRARIES_VERSION="${FLINK_LIBRARIES_VERSION:-2.2.1}"
-FLINK_MINOR="$(cut -d. -f1,2 <<<"$FLINK_LIBRARIES_VERSION")"
+FLINK_LIBRARIES_VERSION="${FLINK_LIBRARIES_VERSION:-1.19.3}"
+FLINK_TASKMANAGERS="${FLINK_TASKMANAGERS:-1}"
+FLINK_TM_SLOTS="${FLINK_TM_SLOTS:-2}"
 FLINK_REST_PORT="${FLINK_REST_PORT:-8081}"
 FLINK_RPC_PORT="${FLINK_RPC_PORT:-6123}"
 FLINK_JM_METRICS_PORT="${FLINK_JM_METRICS_PORT:-9249}"
 FLINK_TM_METRICS_PORT="${FLINK_TM_METRICS_PORT:-9250}"
 BEAM_WORKER_POOL_PORT="${BEAM_WORKER_POOL_PORT:-50000}"
-FLINK_TM_SLOTS="${FLINK_TM_SLOTS:-2}"
+BEAM_JOB_PORT="${BEAM_JOB_PORT:-8099}"
+BEAM_ARTIFACT_PORT="${BEAM_ARTIFACT_PORT:-8098}"
+BEAM_EXPANSION_PORT="${BEAM_EXPANSION_PORT:-8097}"
 FLINK_TM_TASK_HEAP="${FLINK_TM_TASK_HEAP:-512m}"
 FLINK_TM_MANAGED="${FLINK_TM_MANAGED:-256m}"
 FLINK_PYTHON="${FLINK_PYTHON:-$ROOT/.venv/bin/python}"
-FLINK_FETCH_JOB_SERVER="${FLINK_FETCH_JOB_SERVER:-1}"
 HOST=127.0.0.1
 REST="http://$HOST:$FLINK_REST_PORT"
 
 DIST="$FLINK_HOME/dist"
 CONF="$FLINK_HOME/conf"
-LOGS="$FLINK_HOME/log"
 WORK="$FLINK_HOME/tmp"
-START_TIMEOUT=90
+PROC_HOME="$FLINK_HOME"
+PROC_LOGS="$FLINK_HOME/log"
+START_TIMEOUT=120
 STOP_TIMEOUT=30
+# shellcheck source=lib/procs.sh
+source "$ROOT/deploy/local/lib/procs.sh"
 
 if [[ -n "${JAVA_HOME:-}" ]]; then JAVA="$JAVA_HOME/bin/java"; else JAVA=java; fi
 
@@ -74,12 +74,15 @@ die() { echo "flink.sh: $*" >&2; exit 1; }
 log() { echo "flink.sh: $*"; }
 rel() { echo "${1#"$ROOT"/}"; }
 
+[[ "$FLINK_TASKMANAGERS" =~ ^[1-9][0-9]?$ ]] || die "FLINK_TASKMANAGERS must be a number from 1 to 99, got '$FLINK_TASKMANAGERS'"
+[[ "$FLINK_TM_SLOTS" =~ ^[1-9][0-9]?$ ]] || die "FLINK_TM_SLOTS must be a number from 1 to 99, got '$FLINK_TM_SLOTS'"
+
 # --- memory ---------------------------------------------------------------------------------------------------------
 # Every TaskManager memory component is given explicitly. Started without Flink's bash scripts (which compute
 # them with BashJavaUtils), TaskManagerRunner refuses to start unless they are all set ("taskmanager.cpu.cores
 # is not set"), and the JVM's own limits (-Xmx, direct memory, metaspace) must agree with them. Mind the key
 # names: network.min/max and jvm-overhead.min/max take no ".size" suffix (Flink ignores unknown keys silently).
-# Sizes in MiB. TaskManager total: 128+512+128+128+128+256+256+256 = 1792 MiB.
+# Sizes in MiB. Each TaskManager: 128+512+128+128+128+256+256+256 = 1792 MiB.
 mib() { local v="${1,,}"; case "$v" in *g) echo $((${v%g} * 1024)) ;; *m) echo "${v%m}" ;; *) die "size '$1': use e.g. 512m or 1g" ;; esac; }
 TM_FRAMEWORK_HEAP=128 TM_FRAMEWORK_OFF_HEAP=128
 TM_TASK_HEAP="$(mib "$FLINK_TM_TASK_HEAP")" TM_TASK_OFF_HEAP=128   # Beam's gRPC (Netty) buffers are direct memory
@@ -103,10 +106,12 @@ TM_JVM_MEMORY=(
   "-XX:MaxDirectMemorySize=$((TM_FRAMEWORK_OFF_HEAP + TM_TASK_OFF_HEAP + TM_NETWORK))m"
   "-XX:MaxMetaspaceSize=${TM_METASPACE}m"
 )
-# JobManager: 256 heap + 64 off-heap + 256 metaspace + 192 overhead = 768 MiB. Metaspace is generous for a
-# JobManager because a Beam job's user jar is the whole job server jar, loaded in a class loader of its own.
+# JobManager: 256 heap + 64 off-heap + 256 metaspace + 192 overhead = 768 MiB. Metaspace is generous because a
+# Beam job's user code is the job server's whole classpath, loaded in a class loader of its own per job.
 JM_HEAP=256 JM_OFF_HEAP=64 JM_METASPACE=256 JM_OVERHEAD=192
 JM_JVM_MEMORY=("-Xms${JM_HEAP}m" "-Xmx${JM_HEAP}m" "-XX:MaxMetaspaceSize=${JM_METASPACE}m")
+# The job server translates and submits jobs; it holds no data.
+JS_JVM_MEMORY=("-Xmx384m" "-XX:MaxMetaspaceSize=256m")
 
 # --- Flink jars -----------------------------------------------------------------------------------------------------
 
@@ -114,34 +119,43 @@ dist_stamp() { echo "$DIST/.apache-flink-libraries-$FLINK_LIBRARIES_VERSION"; }
 
 fetch_dist() {
   [[ -f "$(dist_stamp)" ]] && return 0
-  local py
-  if [[ -x "$FLINK_PYTHON" ]]; then py="$FLINK_PYTHON"; else py="$(command -v python3)" || die "python3 not found"; fi
-  log "fetching apache-flink-libraries==$FLINK_LIBRARIES_VERSION from PyPI (about 300 MB, once) ..."
+  log "fetching apache-flink-libraries==$FLINK_LIBRARIES_VERSION from PyPI (about 230 MB, once) ..."
   # Download and unpack in scratch dirs and swap the result in whole, so an interrupted fetch never leaves a
-  # half-filled dist/ that a later run would mistake for a complete one. Only lib/ (the tarball's lib/: flink-dist,
-  # log4j, ...) and the Prometheus reporter plugin are kept; the wheel is deleted afterwards.
+  # half-filled dist/ that a later run would mistake for a complete one. Only lib/ (flink-dist, log4j, ...) and
+  # the Prometheus reporter plugin are kept; the download is deleted afterwards. pip prepares the metadata of a
+  # source distribution (a minute) but installs nothing.
   local dl="$FLINK_HOME/download.$$" tmp="$DIST.tmp.$$" piplog="$FLINK_HOME/pip.log"
   rm -rf "$dl" "$tmp"
-  if ! "$py" -m pip download --no-deps --only-binary=:all: --disable-pip-version-check \
+  if ! "$FLINK_PYTHON" -m pip download --no-deps --disable-pip-version-check \
       "apache-flink-libraries==$FLINK_LIBRARIES_VERSION" -d "$dl" >"$piplog" 2>&1; then
     tail -n 5 "$piplog" >&2; rm -rf "$dl"
     die "pip could not download apache-flink-libraries==$FLINK_LIBRARIES_VERSION (full output: $(rel "$piplog"))"
   fi
-  "$py" - "$dl" "$tmp" <<'EOF' || { rm -rf "$dl" "$tmp"; die "unpacking the apache-flink-libraries wheel failed"; }
-import glob, os, shutil, sys, zipfile
+  "$FLINK_PYTHON" - "$dl" "$tmp" <<'EOF' || { rm -rf "$dl" "$tmp"; die "unpacking apache-flink-libraries failed"; }
+import glob, os, re, shutil, sys, tarfile, zipfile
 dl, out = sys.argv[1], sys.argv[2]
-(wheel,) = glob.glob(os.path.join(dl, "apache_flink_libraries-*.whl"))
-keep = ("pyflink/lib/", "pyflink/plugins/metrics-prometheus/")
-with zipfile.ZipFile(wheel) as z:
-    for name in z.namelist():
-        if name.startswith(keep) and not name.endswith("/"):
-            dest = os.path.join(out, name[len("pyflink/"):])
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            with z.open(name) as src, open(dest, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+(archive,) = glob.glob(os.path.join(dl, "apache*flink*libraries-*"))
+# lib/ and the Prometheus plugin: pyflink/... in a wheel, <name>-<version>/deps/... in a source distribution.
+keep = re.compile(r"^(?:pyflink/|[^/]+/deps/)((?:lib|plugins/metrics-prometheus)/[^/]+\.jar)$")
+def unpack(name, read):
+    match = keep.match(name)
+    if match:
+        dest = os.path.join(out, match.group(1))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with read() as src, open(dest, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+if archive.endswith(".whl"):
+    with zipfile.ZipFile(archive) as z:
+        for name in z.namelist():
+            unpack(name, lambda name=name: z.open(name))
+else:
+    with tarfile.open(archive) as t:
+        for member in t:
+            if member.isfile():
+                unpack(member.name, lambda member=member: t.extractfile(member))
 EOF
   rm -rf "$dl"
-  ls "$tmp"/lib/flink-dist-*.jar >/dev/null 2>&1 || { rm -rf "$tmp"; die "the wheel has no lib/flink-dist jar"; }
+  compgen -G "$tmp/lib/flink-dist-*.jar" >/dev/null || { rm -rf "$tmp"; die "the download has no lib/flink-dist jar"; }
   # The JVM flags that the tarball's conf/config.yaml sets for every Flink process (env.java.opts.all: the
   # --add-opens/--add-exports that Java 17 needs for Flink's and Kryo's reflection). flink-dist carries that
   # default config.yaml; take them from there so they follow the Flink version.
@@ -164,16 +178,16 @@ classpath() {
 
 # --- config ---------------------------------------------------------------------------------------------------------
 
-# Rewritten on every `up`, so port and memory changes take effect. Flink 2.x reads conf/config.yaml (standard
-# YAML; flat dotted keys are allowed).
+LAST_TM_METRICS_PORT=$((FLINK_TM_METRICS_PORT + FLINK_TASKMANAGERS - 1))
+
+# Rewritten on every `up`, so port and memory changes take effect. Flink 1.19 reads conf/config.yaml (standard
+# YAML; flat dotted keys are allowed). The job server reads the same directory (--flink-conf-dir).
 write_config() {
-  mkdir -p "$CONF" "$LOGS/workers" "$WORK"
+  mkdir -p "$CONF" "$PROC_LOGS/workers" "$WORK"
   local kv
   {
     cat <<EOF
 # Written by deploy/local/flink.sh on every 'up'; edit the script, not this file.
-# One JobManager and one TaskManager on 127.0.0.1. The TaskManager's memory components are in the
-# 'taskmanager.memory' lines at the end (also passed to it as -D dynamic properties).
 jobmanager.rpc.address: $HOST
 jobmanager.rpc.port: $FLINK_RPC_PORT
 jobmanager.bind-host: $HOST
@@ -182,13 +196,16 @@ rest.bind-address: $HOST
 rest.port: $FLINK_REST_PORT
 taskmanager.host: $HOST
 taskmanager.bind-host: $HOST
-taskmanager.resource-id: local-taskmanager-1
 taskmanager.numberOfTaskSlots: $FLINK_TM_SLOTS
 parallelism.default: $FLINK_TM_SLOTS
 jobmanager.execution.failover-strategy: region
-# JobManager and TaskManager start side by side; a TaskManager that asks before the JobManager's RPC is up
+# JobManager and TaskManagers start side by side; a TaskManager that asks before the JobManager's RPC is up
 # ("Could not resolve ResourceManager address") would otherwise wait the default 10 s before asking again.
-cluster.registration.error-delay: 1 s
+cluster.registration.error-delay: 1000
+# A TaskManager that dies (kill -9, OOM) is declared lost after this long without heartbeats (Flink's default 50 s),
+# and only then does the job restart on the slots left: on loopback 10 s is plenty.
+heartbeat.interval: 2000
+heartbeat.timeout: 10000
 
 jobmanager.memory.heap.size: ${JM_HEAP}m
 jobmanager.memory.off-heap.size: ${JM_OFF_HEAP}m
@@ -196,22 +213,36 @@ jobmanager.memory.jvm-metaspace.size: ${JM_METASPACE}m
 jobmanager.memory.jvm-overhead.min: ${JM_OVERHEAD}m
 jobmanager.memory.jvm-overhead.max: ${JM_OVERHEAD}m
 
-# Temp files, uploaded jars (every Beam job uploads the job server jar), blobs, checkpoints: all under
-# .cache/flink rather than /tmp.
+# Recovery. Checkpoints and savepoints go to local directories (one machine: every process sees them); a Beam job
+# turns checkpointing on with --checkpointing_interval (pipelines.reciprocity does so by default on Flink).
+# Completed checkpoints are kept when a job is cancelled, so it can be resumed from the last one.
+state.backend.type: hashmap
+state.checkpoints.dir: file://$FLINK_HOME/checkpoints
+state.savepoints.dir: file://$FLINK_HOME/savepoints
+state.checkpoints.num-retained: 3
+execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION
+# Restart a failed job with a growing pause (1 s doubling to 30 s), forever: a lost TaskManager's slots come back
+# when it is restarted, and the job must be waiting for them then.
+restart-strategy.type: exponential-delay
+restart-strategy.exponential-delay.initial-backoff: 1 s
+restart-strategy.exponential-delay.max-backoff: 30 s
+restart-strategy.exponential-delay.backoff-multiplier: 2.0
+restart-strategy.exponential-delay.reset-backoff-threshold: 10 min
+restart-strategy.exponential-delay.jitter-factor: 0.1
+
+# Temp files, uploaded jars, blobs: all under $FLINK_HOME rather than /tmp.
 io.tmp.dirs: $WORK
 web.tmpdir: $WORK/web
 blob.storage.directory: $WORK/blobs
-execution.checkpointing.dir: file://$FLINK_HOME/checkpoints
-execution.checkpointing.savepoint-dir: file://$FLINK_HOME/savepoints
 
 # Beam's runner leaves gRPC threads behind that still touch the job's class loader after the job ends; with the
 # check on, that fails later jobs with "Trying to access closed classloader" (apache/beam#20783).
 classloader.check-leaked-classloader: false
 
-# Prometheus endpoint on each process. The range is what a scraper may try; flink.sh pins the JobManager to
-# the first port and the TaskManager to the second (-D metrics.reporter.prom.port), so each always has the same one.
+# Prometheus endpoint on each process (Beam's counters appear among the TaskManagers' operator metrics). The range
+# is what a scraper may find; flink.sh pins the JobManager to the first port and TaskManager i to the (i+1)th.
 metrics.reporter.prom.factory.class: org.apache.flink.metrics.prometheus.PrometheusReporterFactory
-metrics.reporter.prom.port: $FLINK_JM_METRICS_PORT-$FLINK_TM_METRICS_PORT
+metrics.reporter.prom.port: $FLINK_JM_METRICS_PORT-$LAST_TM_METRICS_PORT
 EOF
     for kv in "${TM_MEMORY[@]}"; do echo "${kv%%=*}: ${kv#*=}"; done
   } >"$CONF/config.yaml"
@@ -235,7 +266,6 @@ appender.main.policies.size.type=SizeBasedTriggeringPolicy
 appender.main.policies.size.size=50MB
 appender.main.strategy.type=DefaultRolloverStrategy
 appender.main.strategy.max=5
-# Noise at INFO.
 logger.pekko.name=org.apache.pekko
 logger.pekko.level=WARN
 logger.netty.name=org.jboss.netty.channel.DefaultChannelPipeline
@@ -244,51 +274,28 @@ EOF
 }
 
 # --- processes ------------------------------------------------------------------------------------------------------
-# Three managed processes, each with a pid file; the names are jobmanager, taskmanager and workerpool.
 
-pidfile() { echo "$FLINK_HOME/$1.pid"; }
+taskmanagers() { local i; for ((i = 1; i <= FLINK_TASKMANAGERS; i++)); do echo "taskmanager-$i"; done; }
+NAMES=(jobmanager $(taskmanagers) workerpool jobserver)
 
-# What identifies each process in /proc/<pid>/cmdline: a pid file can outlive its process (kill -9, reboot)
-# and the pid be reused.
 signature() {
   case "$1" in
     jobmanager) echo "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint --configDir $CONF" ;;
-    taskmanager) echo "org.apache.flink.runtime.taskexecutor.TaskManagerRunner --configDir $CONF" ;;
+    taskmanager-*) echo "org.apache.flink.runtime.taskexecutor.TaskManagerRunner --configDir $CONF -D taskmanager.resource-id=local-$1 " ;;
     workerpool) echo "$HERE/worker_pool.py --port $BEAM_WORKER_POOL_PORT" ;;
+    jobserver) echo "org.apache.beam.runners.flink.FlinkJobServerDriver --flink-conf-dir $CONF" ;;
   esac
-}
-
-running_pid() {
-  local pid f
-  f="$(pidfile "$1")"
-  [[ -f "$f" ]] || return 0
-  pid="$(cat "$f" 2>/dev/null || true)"
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 0
-  if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$(signature "$1")"; then echo "$pid"; fi
-}
-
-port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
-
-# Each process runs in its own session (setsid): it outlives this script and the terminal, Ctrl-C in the
-# terminal does not reach it, and `down` can signal its whole process group (the worker pool's SDK workers too).
-# stdout/stderr (JVM crashes, anything printed before log4j is up) go to <name>.out; the proper log is <name>.log.
-# The first argument is the working directory.
-start_process() {
-  local name="$1" dir="$2"; shift 2
-  if [[ -s "$LOGS/$name.log" ]]; then mv -f "$LOGS/$name.log" "$LOGS/$name.log.previous"; fi
-  (cd "$dir" && FLINK_CONF_DIR="$CONF" FLINK_LIB_DIR="$DIST/lib" FLINK_PLUGINS_DIR="$DIST/plugins" FLINK_LOG_DIR="$LOGS" \
-    exec setsid nohup "$@" </dev/null >"$LOGS/$name.out" 2>&1 9>&-) &
-  echo $! >"$(pidfile "$name")"
 }
 
 start_jvm() {
   local name="$1" main="$2"; shift 2
   local -a opts
   read -r -a opts <"$DIST/java-opts"
-  # The JVMs work in .cache/flink, and a crashing JVM's hs_err file goes to the log dir, not the repo.
+  # The JVMs work in $FLINK_HOME, and a crashing JVM's hs_err file goes to the log dir, not the repo.
+  START_ENV=(FLINK_CONF_DIR="$CONF" FLINK_LIB_DIR="$DIST/lib" FLINK_PLUGINS_DIR="$DIST/plugins" FLINK_LOG_DIR="$PROC_LOGS")
   start_process "$name" "$FLINK_HOME" "$JAVA" "${opts[@]}" -XX:+UseG1GC -Djava.awt.headless=true \
-    -XX:ErrorFile="$LOGS/hs_err_$name.%p.log" \
-    -Dlog.file="$LOGS/$name.log" -Dlog4j.configurationFile="file:$CONF/log4j.properties" \
+    -XX:ErrorFile="$PROC_LOGS/hs_err_$name.%p.log" \
+    -Dlog.file="$PROC_LOGS/$name.log" -Dlog4j.configurationFile="file:$CONF/log4j.properties" \
     "${JVM_MEMORY[@]}" -cp "$(classpath)" "$main" --configDir "$CONF" "$@"
 }
 
@@ -298,36 +305,54 @@ start_jobmanager() {
     -D "metrics.reporter.prom.port=$FLINK_JM_METRICS_PORT"
 }
 
+tm_metrics_port() { echo $((FLINK_TM_METRICS_PORT + ${1#taskmanager-} - 1)); }
+
 start_taskmanager() {
-  local kv dyn=()
+  local name="$1" kv dyn=()
   for kv in "${TM_MEMORY[@]}"; do dyn+=(-D "$kv"); done
   JVM_MEMORY=("${TM_JVM_MEMORY[@]}")
-  start_jvm taskmanager org.apache.flink.runtime.taskexecutor.TaskManagerRunner \
-    "${dyn[@]}" -D "metrics.reporter.prom.port=$FLINK_TM_METRICS_PORT"
+  # The resource id comes first: it is part of the process's signature.
+  start_jvm "$name" org.apache.flink.runtime.taskexecutor.TaskManagerRunner -D "taskmanager.resource-id=local-$name" \
+    "${dyn[@]}" -D "metrics.reporter.prom.port=$(tm_metrics_port "$name")"
 }
 
 start_workerpool() {
   # One log file per SDK worker; keep the previous run's beside this one's, like the other logs.
-  rm -rf "$LOGS/workers.previous"
-  if [[ -d "$LOGS/workers" ]]; then mv "$LOGS/workers" "$LOGS/workers.previous"; fi
-  mkdir -p "$LOGS/workers"
+  rm -rf "$PROC_LOGS/workers.previous"
+  if [[ -d "$PROC_LOGS/workers" ]]; then mv "$PROC_LOGS/workers" "$PROC_LOGS/workers.previous"; fi
+  mkdir -p "$PROC_LOGS/workers"
   # -u: the pool's log lines reach workerpool.out as they happen. Its SDK workers inherit its working
   # directory, the repo root, so a pipeline's relative paths mean the same as under the DirectRunner.
+  START_ENV=()
   start_process workerpool "$ROOT" "$FLINK_PYTHON" -u "$HERE/worker_pool.py" --port "$BEAM_WORKER_POOL_PORT" \
-    --log-dir "$LOGS/workers"
+    --log-dir "$PROC_LOGS/workers"
 }
 
-# What a failed start left behind: the process's own output, then its log's errors (a Java stack trace can
-# push the line that says what went wrong far above the tail) and its last lines.
-show_logs() {
-  local name="$1" f
-  for f in "$LOGS/$name.out" "$LOGS/$name.log"; do
-    [[ -s "$f" ]] || continue
-    echo "--- $(rel "$f") (errors, then last lines) ---" >&2
-    grep -E ' (ERROR|FATAL) |^Caused by: |^Error|Exception' "$f" | tail -n 5 | cut -c1-400 >&2 || true
-    echo "..." >&2
-    tail -n 8 "$f" | cut -c1-400 >&2
-  done
+start_jobserver() {
+  local lib
+  lib="$(bash "$ROOT/deploy/local/flink-jobserver.sh" path)"
+  mkdir -p "$FLINK_HOME/artifacts"
+  # slf4j-simple writes to stderr, which is jobserver.out; -Dorg.slf4j.simpleLogger.* keep it to what matters.
+  START_ENV=(FLINK_CONF_DIR="$CONF")
+  start_process jobserver "$FLINK_HOME" "$JAVA" "${JS_JVM_MEMORY[@]}" -Djava.awt.headless=true \
+    -Dorg.slf4j.simpleLogger.showDateTime=true -Dorg.slf4j.simpleLogger.dateTimeFormat="yyyy-MM-dd HH:mm:ss,SSS" \
+    -Dorg.slf4j.simpleLogger.log.org.apache.flink=warn -Dorg.slf4j.simpleLogger.log.org.apache.beam.vendor=warn \
+    -XX:ErrorFile="$PROC_LOGS/hs_err_jobserver.%p.log" -cp "$lib/*" \
+    org.apache.beam.runners.flink.FlinkJobServerDriver --flink-conf-dir "$CONF" \
+    --flink-master="$HOST:$FLINK_REST_PORT" --job-host="$HOST" --job-port="$BEAM_JOB_PORT" \
+    --artifact-port="$BEAM_ARTIFACT_PORT" --expansion-port="$BEAM_EXPANSION_PORT" \
+    --artifacts-dir="$FLINK_HOME/artifacts"
+}
+
+start() { case "$1" in taskmanager-*) start_taskmanager "$1" ;; *) "start_$1" ;; esac; }
+
+ports_of() {
+  case "$1" in
+    jobmanager) echo "$FLINK_REST_PORT $FLINK_RPC_PORT $FLINK_JM_METRICS_PORT" ;;
+    taskmanager-*) tm_metrics_port "$1" ;;
+    workerpool) echo "$BEAM_WORKER_POOL_PORT" ;;
+    jobserver) echo "$BEAM_JOB_PORT $BEAM_ARTIFACT_PORT $BEAM_EXPANSION_PORT" ;;
+  esac
 }
 
 # /overview as "taskmanagers slots-total", or nothing while the REST API does not answer.
@@ -340,14 +365,24 @@ overview() {
 }
 
 # Only one flink.sh at a time may start or stop the cluster (parallel test sessions may all call `up`).
-# The lock is on fd 9, which the processes must not inherit (9>&- above), or they would hold it for their life.
+# The lock is on fd 9, which the processes must not inherit (start_process closes it).
 take_lock() {
   mkdir -p "$FLINK_HOME"
   exec 9>"$FLINK_HOME/.lock"
-  flock -w 120 9 || die "another flink.sh has held $FLINK_HOME/.lock for 2 minutes"
+  flock -w 300 9 || die "another flink.sh has held $FLINK_HOME/.lock for 5 minutes"
 }
 
-NAMES=(jobmanager taskmanager workerpool)
+ready() {
+  local ov port name
+  ov="$(overview)"
+  [[ -n "$ov" ]] && ((${ov% *} >= FLINK_TASKMANAGERS && ${ov#* } >= FLINK_TASKMANAGERS * FLINK_TM_SLOTS)) || return 1
+  for name in "${NAMES[@]}"; do
+    for port in $(ports_of "$name"); do
+      [[ "$name" == jobmanager && "$port" == "$FLINK_RPC_PORT" ]] && continue  # RPC answers before REST anyway
+      port_open "$port" || return 1
+    done
+  done
+}
 
 cmd_up() {
   take_lock
@@ -356,114 +391,79 @@ cmd_up() {
     pid="$(running_pid "$name")"
     [[ -n "$pid" ]] || { rm -f "$(pidfile "$name")"; missing+=("$name"); }
   done
-  if ((${#missing[@]} == 0)); then log "already running ($(describe))"; return 0; fi
+  if ((${#missing[@]} == 0)); then write_endpoints; log "already running ($(describe))"; return 0; fi
 
-  command -v "$JAVA" >/dev/null || die "java not found (Flink 2 needs Java 11+; set JAVA_HOME or PATH)"
+  command -v "$JAVA" >/dev/null || die "java not found (Flink 1.19 needs Java 11+; 17 is tested; set JAVA_HOME or PATH)"
   command -v curl >/dev/null || die "curl not found (needed to ask the REST API whether the cluster is up)"
-  [[ -x "$FLINK_PYTHON" ]] || die "$FLINK_PYTHON not found (the worker pool needs a Python with apache-beam; run make first or set FLINK_PYTHON)"
+  [[ -x "$FLINK_PYTHON" ]] || die "$FLINK_PYTHON not found (the worker pool needs a Python with apache-beam and this project; run make flink-up, or set FLINK_PYTHON)"
   for name in "${missing[@]}"; do
-    case "$name" in
-      jobmanager) for p in "$FLINK_REST_PORT" "$FLINK_RPC_PORT" "$FLINK_JM_METRICS_PORT"; do
-                    port_open "$p" && die "port $p is taken by another process (see the FLINK_*_PORT variables)"; done ;;
-      taskmanager) port_open "$FLINK_TM_METRICS_PORT" && die "port $FLINK_TM_METRICS_PORT is taken by another process (set FLINK_TM_METRICS_PORT)" ;;
-      workerpool) port_open "$BEAM_WORKER_POOL_PORT" && die "port $BEAM_WORKER_POOL_PORT is taken by another process (set BEAM_WORKER_POOL_PORT)" ;;
-    esac
+    for port in $(ports_of "$name"); do
+      port_open "$port" && die "$name cannot start: port $port is taken by another process (see the port variables in deploy/local/flink.sh)"
+    done
   done
 
   fetch_dist
+  bash "$ROOT/deploy/local/flink-jobserver.sh" >/dev/null 9>&- || die "jobserver cannot start: its jars could not be assembled (see above)"
   write_config
 
-  # Beam's Flink job server jar: not needed by the cluster, but by every Beam submission to it. Fetched beside the
-  # start-up (it is a separate download) by deploy/local/flink-jobserver.sh when that script exists; a failure
-  # only warns, since the cluster itself works without it.
-  local js_pid="" js_log="$LOGS/jobserver-fetch.log"
-  if [[ "$FLINK_FETCH_JOB_SERVER" == 1 && -f "$ROOT/deploy/local/flink-jobserver.sh" ]]; then
-    FLINK_VERSION="$FLINK_MINOR" bash "$ROOT/deploy/local/flink-jobserver.sh" </dev/null >"$js_log" 2>&1 9>&- &
-    js_pid=$!
-  fi
+  for name in "${missing[@]}"; do start "$name"; done
+  log "starting Flink $(flink_version): ${missing[*]} ..."
 
-  for name in "${missing[@]}"; do "start_$name"; done
-  log "starting Flink $(flink_version) (${missing[*]}) ..."
-
-  # Ready = the REST API lists the TaskManager with all its slots, both metrics endpoints and the worker pool
-  # accept connections.
-  local deadline=$((SECONDS + START_TIMEOUT)) ov
-  while :; do
+  # Ready = the REST API lists every TaskManager with all its slots, and every process's ports accept connections.
+  local deadline=$((SECONDS + START_TIMEOUT))
+  until ready; do
     for name in "${NAMES[@]}"; do
       if [[ -z "$(running_pid "$name")" ]]; then
-        show_logs "$name"; cmd_down >/dev/null
-        die "$name exited during startup (logs: $(rel "$LOGS"))"
+        show_logs "$name"; stop_processes "${missing[@]}" >/dev/null
+        die "$name exited during startup (logs: $(rel "$PROC_LOGS")/$name.*)"
       fi
     done
-    ov="$(overview)"
-    if [[ -n "$ov" ]] && ((${ov% *} >= 1 && ${ov#* } >= FLINK_TM_SLOTS)) && port_open "$FLINK_JM_METRICS_PORT" \
-        && port_open "$FLINK_TM_METRICS_PORT" && port_open "$BEAM_WORKER_POOL_PORT"; then
-      break
-    fi
     if ((SECONDS >= deadline)); then
-      for name in "${NAMES[@]}"; do show_logs "$name"; done
-      cmd_down >/dev/null
-      die "not ready within ${START_TIMEOUT}s (REST /overview: '${ov:-no answer}'; expected 1 TaskManager with $FLINK_TM_SLOTS slots)"
+      for name in "${missing[@]}"; do show_logs "$name"; done
+      stop_processes "${missing[@]}" >/dev/null
+      die "not ready within ${START_TIMEOUT}s (REST /overview: '$(overview)'; expected $FLINK_TASKMANAGERS TaskManager(s) with $FLINK_TM_SLOTS slots each, ports: $(for n in "${NAMES[@]}"; do ports_of "$n"; done | tr '\n' ' '))"
     fi
     sleep 0.5
   done
+  write_endpoints
   log "up in $((SECONDS - t0))s: Flink $(flink_version), web UI and REST $REST; $(describe)"
+}
 
-  if [[ -n "$js_pid" ]]; then
-    if wait "$js_pid"; then
-      log "Beam job server jar: $(tail -n 1 "$js_log")"
-    else
-      local why
-      if grep -qE 'Could not find artifact|was not found in' "$js_log"; then
-        why="the Maven repository has no org.apache.beam:beam-runners-flink-$FLINK_MINOR-job-server for this Beam version"
-      else
-        why="$(tail -n 1 "$js_log" | sed 's/\x1b\[[0-9;]*m//g; s/^flink-jobserver.sh: //')"
-      fi
-      log "warning: FlinkRunner cannot submit yet, no Beam Flink job server jar: $why (log: $(rel "$js_log"))" >&2
-    fi
-  fi
+# Where a job finds this cluster's pieces: pipelines.reciprocity --runner FlinkRunner reads it (pipelines/cli/flink.py)
+# when its --flink_master is this REST address, so a cluster on other ports needs no extra flags either.
+write_endpoints() {
+  cat >"$FLINK_HOME/endpoints.json.tmp" <<EOF
+{"flink_master": "$HOST:$FLINK_REST_PORT", "job_endpoint": "$HOST:$BEAM_JOB_PORT", "worker_pool": "$HOST:$BEAM_WORKER_POOL_PORT", "taskmanagers": $FLINK_TASKMANAGERS, "slots_per_taskmanager": $FLINK_TM_SLOTS, "flink_version": "$(flink_version)"}
+EOF
+  mv -f "$FLINK_HOME/endpoints.json.tmp" "$FLINK_HOME/endpoints.json"
 }
 
 describe() {
-  echo "jobmanager pid $(running_pid jobmanager), taskmanager pid $(running_pid taskmanager)," \
-    "worker pool pid $(running_pid workerpool) on $HOST:$BEAM_WORKER_POOL_PORT," \
-    "metrics $HOST:$FLINK_JM_METRICS_PORT and $HOST:$FLINK_TM_METRICS_PORT, logs in $(rel "$LOGS")"
+  echo "$FLINK_TASKMANAGERS TaskManager(s) x $FLINK_TM_SLOTS slots, Beam job server $HOST:$BEAM_JOB_PORT," \
+    "worker pool $HOST:$BEAM_WORKER_POOL_PORT, metrics $HOST:$FLINK_JM_METRICS_PORT-$LAST_TM_METRICS_PORT," \
+    "logs in $(rel "$PROC_LOGS")"
+}
+
+# Every taskmanager-<i> with a pid file counts, also beyond FLINK_TASKMANAGERS (a cluster started with more).
+all_names() {
+  local f names=(jobserver workerpool)
+  for f in "$FLINK_HOME"/taskmanager-*.pid; do [[ -e "$f" ]] && names+=("$(basename "$f" .pid)"); done
+  names+=(jobmanager)
+  echo "${names[@]}"
 }
 
 cmd_down() {
-  mkdir -p "$FLINK_HOME"
-  local name pid pids=() names=()
-  for name in workerpool taskmanager jobmanager; do
-    pid="$(running_pid "$name")"
-    if [[ -n "$pid" ]]; then pids+=("$pid"); names+=("$name"); else rm -f "$(pidfile "$name")"; fi
-  done
-  if ((${#pids[@]} == 0)); then log "not running"; return 0; fi
-  # SIGTERM to each process group: the JVMs shut down cleanly (the TaskManager deregisters, the JobManager
-  # cleans its blob and web directories); the worker pool stops its SDK workers, which are in its group too.
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
-  local deadline=$((SECONDS + STOP_TIMEOUT)) alive
-  while :; do
-    alive=()
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
-    ((${#alive[@]} == 0 || SECONDS >= deadline)) && break
-    sleep 0.3
-  done
-  if ((${#alive[@]} > 0)); then
-    log "still alive after ${STOP_TIMEOUT}s (pids ${alive[*]}); sending SIGKILL"
-    for pid in "${alive[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; done
-    for pid in "${alive[@]}"; do while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done; done
-  fi
-  # SDK workers whose pool was killed before it could stop them are still in the pool's process group.
-  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-  for name in "${names[@]}"; do rm -f "$(pidfile "$name")"; done
-  log "stopped (${names[*]}: pids ${pids[*]})"
+  take_lock
+  local stopped
+  # shellcheck disable=SC2046
+  stopped="$(stop_processes $(all_names))"
+  if [[ -z "$stopped" ]]; then log "not running"; else log "stopped: $stopped"; fi
 }
 
 cmd_status() {
-  local name pid up=() down=()
+  local name up=() down=()
   for name in "${NAMES[@]}"; do
-    pid="$(running_pid "$name")"
-    if [[ -n "$pid" ]]; then up+=("$name"); else down+=("$name"); fi
+    if [[ -n "$(running_pid "$name")" ]]; then up+=("$name"); else down+=("$name"); fi
   done
   if ((${#down[@]} == 0)); then
     local ov; ov="$(overview)"; ov="${ov:-? ?}"
@@ -474,49 +474,9 @@ cmd_status() {
   return 1
 }
 
-# A native Flink batch job (deploy/local/flink/Smoke.java, compiled once against dist/lib): upload, run, wait
-# for FINISHED through the REST API, and check its output. Needs no Beam, so it also works where Beam's job
-# server jar is missing.
-cmd_smoke() {
-  [[ -n "$(overview)" ]] || die "no cluster answers on $REST; run: deploy/local/flink.sh up"
-  local src="$HERE/Smoke.java" javac jar_tool jar classes
-  if [[ -n "${JAVA_HOME:-}" ]]; then javac="$JAVA_HOME/bin/javac" jar_tool="$JAVA_HOME/bin/jar"; else javac=javac jar_tool=jar; fi
-  jar="$FLINK_HOME/smoke/smoke-$(cksum <"$src" | cut -d' ' -f1).jar"
-  if [[ ! -s "$jar" ]]; then
-    command -v "$javac" >/dev/null || die "javac not found (smoke compiles a small job; it needs a JDK)"
-    classes="$(mktemp -d "$FLINK_HOME/smoke.XXXXXX")"
-    "$javac" -nowarn -cp "$DIST/lib/*" -d "$classes" "$src" || { rm -rf "$classes"; die "compiling $(rel "$src") failed"; }
-    mkdir -p "$FLINK_HOME/smoke"
-    "$jar_tool" --create --file "$jar.tmp" --main-class Smoke -C "$classes" . && mv -f "$jar.tmp" "$jar"
-    rm -rf "$classes"
-  fi
-
-  local t0=$SECONDS nonce="run-$$-$RANDOM" resp jar_id job state=""
-  resp="$(curl -sf -m 30 -X POST -F "jarfile=@$jar" "$REST/jars/upload")" || die "uploading the smoke jar failed"
-  jar_id="$(sed -n 's|.*"filename":"[^"]*/\([^"/]*\)".*|\1|p' <<<"$resp")"
-  [[ -n "$jar_id" ]] || die "unexpected answer to the jar upload: $resp"
-  resp="$(curl -s -m 60 -X POST -H 'Content-Type: application/json' \
-    -d "{\"programArgsList\":[\"$nonce\"]}" "$REST/jars/$jar_id/run")"
-  curl -sf -m 10 -X DELETE "$REST/jars/$jar_id" >/dev/null || true
-  job="$(sed -n 's/.*"jobid":"\([0-9a-f]*\)".*/\1/p' <<<"$resp")"
-  [[ -n "$job" ]] || die "submitting the smoke job failed: $(cut -c1-400 <<<"$resp")"
-  local deadline=$((SECONDS + 120))
-  while ((SECONDS < deadline)); do
-    # The job's own state is the first "state" in /jobs/<id>; its vertices' states follow.
-    state="$(curl -sf -m 5 "$REST/jobs/$job" | grep -o '"state":"[A-Z]*"' | head -n 1 | cut -d'"' -f4)" || true
-    case "$state" in FINISHED|FAILED|CANCELED) break ;; esac
-    sleep 0.5
-  done
-  [[ "$state" == FINISHED ]] || { show_logs taskmanager; die "smoke job $job ended as '${state:-unknown}' (web UI: $REST/#/job/completed/$job)"; }
-  local line; line="$(grep -F "flink.sh smoke $nonce: " "$LOGS/taskmanager.out" | tail -n 1)"
-  [[ "$line" == *": sum=999000" ]] || die "smoke job $job FINISHED but printed '${line:-nothing}', expected sum=999000"
-  log "smoke: job $job FINISHED in $((SECONDS - t0))s (submit + run), sum=999000 at parallelism $FLINK_TM_SLOTS"
-}
-
 case "${1:-}" in
   up) cmd_up ;;
-  down) take_lock && cmd_down ;;
+  down) cmd_down ;;
   status) cmd_status ;;
-  smoke) cmd_smoke ;;
-  *) echo "usage: ${0##*/} up|down|status|smoke" >&2; exit 2 ;;
+  *) echo "usage: ${0##*/} up|down|status" >&2; exit 2 ;;
 esac

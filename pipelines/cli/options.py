@@ -166,8 +166,10 @@ def _subclasses(cls: type) -> list[type]:
     return [s for sub in cls.__subclasses__() for s in (sub, *_subclasses(sub))]
 
 
-def check_beam_args(beam_args: list[str]) -> None:
-    """Beam silently discards options it does not know; a typo like --windw must fail instead."""
+def check_beam_args(beam_args: list[str], extra: list[str] | None = None) -> None:
+    """Beam silently discards options it does not know; a typo like --windw must fail instead.
+
+    `extra`: option names a runner declares besides the Python SDK's (the Flink job server's, see cli/flink.py)."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
     parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
@@ -176,6 +178,11 @@ def check_beam_args(beam_args: list[str]) -> None:
             option_class._add_argparse_args(parser)
         except argparse.ArgumentError:
             continue  # two plug-ins may declare the same option
+    for name in extra or ():
+        try:
+            parser.add_argument(f"--{name}", nargs="?")
+        except argparse.ArgumentError:
+            continue  # the runner declares some of the SDK's options too (--parallelism, ...)
     _, unknown = parser.parse_known_args(beam_args)
     flags = [arg for arg in unknown if arg.startswith("-")]
     if flags:
@@ -185,7 +192,10 @@ def check_beam_args(beam_args: list[str]) -> None:
 def parse(argv: list[str]) -> tuple[JobOptions, ReciprocityConfig, list[str]]:
     """(job options, metric config, Beam's own arguments); raises OptionError with one line."""
     parsed, beam_args = build_parser().parse_known_args(argv)
-    check_beam_args(beam_args)
+    from pipelines.cli.flink import is_flink
+
+    if not is_flink(beam_args):  # the Flink runner's options are known to its job server: cli/flink.py checks them
+        check_beam_args(beam_args)
     try:
         tiers = TierThresholds(
             celebrity=parsed.celebrity_followers, leader=parsed.leader_followers, rising=parsed.rising_followers

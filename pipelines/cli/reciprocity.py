@@ -19,6 +19,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from pipelines.cli import flink
 from pipelines.cli import options as cli_options
 from pipelines.cli.options import KafkaOptions
 from pipelines.cli.summary import render, summarize
@@ -94,6 +95,14 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
             expand_inputs(job.input)  # fail now, with one line, rather than inside the runner
     except ValueError as error:
         cli_options.fail(str(error))
+    if flink.is_flink(beam_args):
+        try:
+            submission = flink.prepare(beam_args, streaming=job.kafka is not None)
+        except ValueError as error:
+            cli_options.fail(str(error))
+        beam_args = submission.beam_args
+        for choice in submission.chosen:
+            print(f"flink: {choice}", file=sys.stderr)
     job.output.mkdir(parents=True, exist_ok=True)
     options = PipelineOptions(beam_args)
     if job.kafka is not None:
