@@ -10,7 +10,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from pipelines.model.config import DEFAULT_DELEGATION_CLIENTS, ReciprocityConfig, TierThresholds
 from pipelines.model.windows import parse_duration
@@ -162,15 +162,20 @@ def read_watchlist(path: str) -> frozenset[str]:
     return frozenset(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
 
 
-def _subclasses(cls: type) -> list[type]:
+_T = TypeVar("_T")
+
+
+def _subclasses(cls: type[_T]) -> list[type[_T]]:
     return [s for sub in cls.__subclasses__() for s in (sub, *_subclasses(sub))]
 
 
 def check_beam_args(beam_args: list[str]) -> None:
     """Beam silently discards options it does not know; a typo like --windw must fail instead."""
-    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
-    parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
+    # Beam's own parser class (as PipelineOptions uses): options declared with `add_value_provider_argument`
+    # need it, a plain ArgumentParser has no such method.
+    parser = _BeamArgumentParser(allow_abbrev=False, add_help=False)
     for option_class in set(_subclasses(PipelineOptions)):
         try:
             option_class._add_argparse_args(parser)
