@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -42,7 +43,7 @@ def _lateness(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _count(minimum: int):
+def _count(minimum: int) -> Callable[[str], int]:
     def count(text: str) -> int:
         try:
             value = int(text)
