@@ -32,6 +32,7 @@ tools:
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines tests
 	$(BIN)/ruff format --check pipelines tests
+	$(BIN)/mypy
 
 ## bench: every performance figure in one run (bench/results/*.json); bench-quick: 100k events.
 bench: $(STAMP)

@@ -23,6 +23,7 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipelines.model.events import SocialEvent
 
@@ -205,7 +206,7 @@ def generate_day(network: Network, day: int) -> Iterator[SocialEvent]:
     day_start = EPOCH_MS + day * DAY_MS
     counter = 0
 
-    def event(kind: str, actor: str, t: int, **fields) -> SocialEvent:
+    def event(kind: str, actor: str, t: int, **fields: Any) -> SocialEvent:
         nonlocal counter
         counter += 1
         return SocialEvent(

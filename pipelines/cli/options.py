@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from pipelines.model.config import DEFAULT_DELEGATION_CLIENTS, ReciprocityConfig, TierThresholds
 from pipelines.model.windows import parse_duration
@@ -42,7 +43,7 @@ def _lateness(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _count(minimum: int):
+def _count(minimum: int) -> Callable[[str], int]:
     def count(text: str) -> int:
         try:
             value = int(text)
@@ -162,7 +163,10 @@ def read_watchlist(path: str) -> frozenset[str]:
     return frozenset(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
 
 
-def _subclasses(cls: type) -> list[type]:
+_T = TypeVar("_T")
+
+
+def _subclasses(cls: type[_T]) -> list[type[_T]]:
     return [s for sub in cls.__subclasses__() for s in (sub, *_subclasses(sub))]
 
 
@@ -170,9 +174,11 @@ def check_beam_args(beam_args: list[str], extra: list[str] | None = None) -> Non
     """Beam silently discards options it does not know; a typo like --windw must fail instead.
 
     `extra`: option names a runner declares besides the Python SDK's (the Flink job server's, see cli/flink.py)."""
-    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
-    parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
+    # Beam's own parser class (as PipelineOptions uses): options declared with `add_value_provider_argument`
+    # need it, a plain ArgumentParser has no such method.
+    parser = _BeamArgumentParser(allow_abbrev=False, add_help=False)
     for option_class in set(_subclasses(PipelineOptions)):
         try:
             option_class._add_argparse_args(parser)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from pipelines.model.events import SocialEvent
 from pipelines.schemas import schema
@@ -15,7 +16,7 @@ def write_events(path: Path, events: Iterable[SocialEvent], codec: str = "deflat
 
     count = 0
 
-    def records():
+    def records() -> Iterator[dict[str, Any]]:
         nonlocal count
         for event in events:
             count += 1

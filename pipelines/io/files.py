@@ -62,18 +62,19 @@ class ReadEventFileFn(beam.DoFn):
     def process(self, path: str) -> Iterator[Any]:
         records = self.read_avro(path) if path.endswith(".avro") else self.read_jsonl(path)
         for source, record, raw in records:
-            if isinstance(record, ContractError):
-                self._dead.inc()
-                yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(str(record), source, raw))
-                continue
-            try:
-                event = event_from_record(record)
-            except ContractError as error:
-                self._dead.inc()
-                raw = raw if raw is not None else json.dumps(record, default=_json_default)
-                yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(str(error), source, raw))
-                continue
-            yield event
+            if isinstance(record, ContractError):  # unreadable input: the reader gives the bytes it read
+                error = record
+            else:
+                try:
+                    event = event_from_record(record)
+                except ContractError as invalid:
+                    error = invalid
+                else:
+                    yield event
+                    continue
+            self._dead.inc()
+            shown = raw if raw is not None else json.dumps(record, default=_json_default)
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(str(error), source, shown))
 
     @staticmethod
     def read_jsonl(path: str) -> Iterator[tuple[str, Any, bytes | None]]:

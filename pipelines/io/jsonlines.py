@@ -95,7 +95,9 @@ def _boolean(value: bool) -> str:
 def _figures_template() -> tuple[str, tuple[tuple[int, Callable[[Any], str]], ...]]:
     """('"tier": %s, "inbound_engagers": %d, ...}', the conversions by position) from AccountWindow.avsc."""
     types = {field["name"]: field["type"] for field in schema("AccountWindow")["fields"]}
-    parts, conversions = [], []
+    parts: list[str] = []
+    conversions: list[tuple[int, Callable[[Any], str]]] = []
+    conversion: Callable[[Any], str]
     for position, name in enumerate(_FIGURES):
         kind = types[name]
         if kind in ("long", "int"):
@@ -135,7 +137,9 @@ def account_window_lines(account: WindowRuns) -> str:
     pieces: list[str] = []
     extend = pieces.extend
     period = account.period_ms
-    name = prefix = figures = figures_json = None
+    name: str | None = None
+    figures: tuple[Any, ...] | None = None
+    prefix = figures_json = ""  # both set at the first window (its account and figures differ from None)
     for first, count in account.runs:
         if len(first) != len(WINDOW_FIELDS):
             for window in WindowRuns(period, [(first, count)]).windows():

@@ -54,6 +54,7 @@ from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTr
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.options.pipeline_options import DebugOptions
 from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
+from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
 
 from pipelines.io import wire
@@ -77,8 +78,8 @@ def _kafka_errors() -> tuple[type[BaseException], ...]:
     return (KafkaError, OSError, TimeoutError, RuntimeError)
 
 
-def _stamped(value: Any, event_time_ms: int) -> beam.window.TimestampedValue:
-    return beam.window.TimestampedValue(value, Timestamp(micros=event_time_ms * 1000))
+def _stamped(value: Any, event_time_ms: int) -> TimestampedValue:
+    return TimestampedValue(value, Timestamp(micros=event_time_ms * 1000))
 
 
 def _nothing() -> None:
@@ -388,7 +389,7 @@ class ReadPartitionFn(beam.DoFn):
             self._dead.inc()
             seen = record.timestamp if record.timestamp and record.timestamp > 0 else int(time.time() * 1000)
             letter = dead_letter(reason, source, value or b"")
-            return beam.pvalue.TaggedOutput(DEAD_LETTER, beam.window.TimestampedValue(letter, seen / 1000))
+            return beam.pvalue.TaggedOutput(DEAD_LETTER, TimestampedValue(letter, seen / 1000))
         self._events.inc()
         return event
 
@@ -584,6 +585,8 @@ class _ProduceFn(beam.DoFn):
     which keeps the messages of a key in order, and `send` may block as long while it waits for metadata.
     """
 
+    _producer: Any  # a kafka.KafkaProducer (kafka-python ships no types), None until first used; set in setup
+
     def __init__(
         self,
         bootstrap_servers: str,
@@ -635,7 +638,7 @@ class _ProduceFn(beam.DoFn):
                 time.sleep(_backoff_s(failures))
 
     def setup(self) -> None:
-        self._producer: Any = None
+        self._producer = None
         self._written = beam.metrics.Metrics.counter(NAMESPACE, f"kafka_written_{self._topic}")
 
     def start_bundle(self) -> None:

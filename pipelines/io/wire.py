@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import json
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from pipelines.model.events import ContractError, SocialEvent, event_from_record
 from pipelines.schemas import schema
@@ -174,7 +174,7 @@ def decode(payload: bytes) -> tuple[str, dict[str, Any]]:
     left = len(payload) - body.tell()
     if left:
         raise ValueError(f"{left} unexpected trailing bytes after the {name} record")
-    return name, record
+    return name, cast(dict[str, Any], record)  # every schema in SCHEMA_NAMES is an Avro record: fastavro gives a dict
 
 
 def decode_event(payload: bytes, json_ok: bool = False) -> SocialEvent:

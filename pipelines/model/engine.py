@@ -111,6 +111,7 @@ class AccountEngine:
             pane.own_followers = own_followers
         counters = pane.counters
         if kind == c.INBOUND or kind == c.OUTBOUND:
+            assert counterpart is not None  # `route` names the counterpart of every interaction
             pair = pane.pairs.get(counterpart)
             if pair is None:
                 pair = pane.pairs[counterpart] = [None, [], None]
@@ -256,11 +257,10 @@ class AccountEngine:
 
     def _refresh_pair(self, counterpart: str, entries: deque[tuple[int, Any]]) -> None:
         """Replaces the counterpart's share of the running sums by its share under the current window."""
-        old = self._pair_state.get(counterpart)
         if not entries:
-            del self._pair_state[counterpart]
-            self._apply(old, -1)
+            self._apply(self._pair_state.pop(counterpart), -1)
             return
+        old = self._pair_state.get(counterpart)
         if len(entries) == 1:  # most counterparts: one pane in the window
             first_in, answer, first_out, followers = entries[0][1]
             outbound = first_out is not None

@@ -129,21 +129,37 @@ def event_from_record(record: Any) -> SocialEvent:
         raise ContractError("event_time is missing")
     if type(event_time) is not int:
         event_time = parse_event_time(event_time)
-    strings = []
+    strings: list[str | None] = []
     for name in _OPTIONAL_STRINGS:
         value = get(name)
         if value is not None and type(value) is not str:
             raise ContractError(f"{name} must be a string or null, got {type(value).__name__}")
         strings.append(value or None)
-    counts = []
+    counts: list[int | None] = []
     for name in _OPTIONAL_COUNTS:
         value = get(name)
         if value is not None and (type(value) is not int or value < 0):
             raise ContractError(f"{name} must be a non-negative integer or null, got {value!r}")
         counts.append(value)
-    if strings[0] is None and event_type in TARGETED_TYPES:
+    target_account_id, post_id, parent_post_id, conversation_owner_id, text, lang, client = strings
+    followers_count, target_followers_count = counts
+    if target_account_id is None and event_type in TARGETED_TYPES:
         raise ContractError(f"{event_type} needs target_account_id")
-    return SocialEvent(event_id, event_type, actor_id, event_time, *strings, *counts)
+    return SocialEvent(
+        event_id,
+        event_type,
+        actor_id,
+        event_time,
+        target_account_id,
+        post_id,
+        parent_post_id,
+        conversation_owner_id,
+        text,
+        lang,
+        client,
+        followers_count,
+        target_followers_count,
+    )
 
 
 @lru_cache(maxsize=1 << 14)  # window bounds repeat across accounts: format each instant once

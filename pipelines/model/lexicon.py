@@ -55,7 +55,9 @@ def preaching_languages() -> set[str]:
 @lru_cache(maxsize=1 << 16)
 def is_preaching(text: str | None) -> bool:
     """True when the text preaches engagement ("talk with your audience", "repondez a vos abonnes"...)."""
-    return bool(text) and _preaching().search(normalize(text)) is not None
+    if not text:
+        return False
+    return _preaching().search(normalize(text)) is not None
 
 
 @lru_cache(maxsize=1 << 16)

@@ -44,6 +44,7 @@ def _counts(account: str, events: list[SocialEvent], config: ReciprocityConfig) 
         c.own_followers = _higher(c.own_followers, e.followers_count)
         if interaction:
             target = e.target_account_id
+            assert target is not None  # an interaction always has a target
             outs[target].append(e.event_time)
             followers[target] = _higher(followers[target], e.target_followers_count)
             if e.event_type == "REPLY":
@@ -60,7 +61,7 @@ def _counts(account: str, events: list[SocialEvent], config: ReciprocityConfig) 
                 c.posts += 1
             else:
                 c.bios += 1
-            if is_preaching(e.text):
+            if e.text is not None and is_preaching(e.text):
                 c.preaching_texts += 1
                 if latest_sermon is None or (e.event_time, e.text) > latest_sermon:
                     latest_sermon = (e.event_time, e.text)
@@ -98,6 +99,7 @@ def reference(
     for e in events:
         touching[e.actor_id].append(e)
         if is_interaction(e, config):
+            assert e.target_account_id is not None  # an interaction always has a target
             touching[e.target_account_id].append(e)
     period, n = config.period_ms, config.panes_per_window
     windows: list[dict[str, Any]] = []

@@ -77,7 +77,7 @@ class RouteAndGatherFn(beam.DoFn):
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
         for item in self._buffer.items():
-            yield WindowedValue(item, MIN_TIMESTAMP, [GlobalWindow()])
+            yield WindowedValue(item, MIN_TIMESTAMP, (GlobalWindow(),))
         self.start_bundle()
 
 
@@ -261,8 +261,9 @@ class RollUpShardsFn(_EmitMixin, beam.DoFn):
     @on_timer(DEADLINE)
     def on_deadline(
         self,
-        key: int = beam.DoFn.KeyParam,
-        fired_at: Timestamp = beam.DoFn.TimestampParam,
+        # Beam's DoFn parameters are sentinel defaults that the runner replaces with the real values.
+        key: int = beam.DoFn.KeyParam,  # type: ignore[assignment]
+        fired_at: Timestamp = beam.DoFn.TimestampParam,  # type: ignore[assignment]
         pending: Any = beam.DoFn.StateParam(PENDING),
         log: Any = beam.DoFn.StateParam(LOG),
         meta: Any = beam.DoFn.StateParam(META),

@@ -80,3 +80,20 @@ def test_kafka_options():
     )
     assert job.kafka.until_end_offsets and not job.kafka.json_messages
     assert job.kafka.state_shards == 16
+
+
+def test_beam_value_provider_options_are_known():
+    """A PipelineOptions plug-in declaring a templated option (Beam's `add_value_provider_argument`) is
+    accepted, not a crash of the typo check (a plain ArgumentParser has no such method)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    class TemplatedOptions(PipelineOptions):
+        @classmethod
+        def _add_argparse_args(cls, parser):
+            parser.add_value_provider_argument("--test_templated_input", default="x")
+
+    _, _, beam_args = parse(["--output", "o", "--test_templated_input", "gs://b/f"])
+    assert beam_args == ["--test_templated_input", "gs://b/f"]
+    assert error_of(["--output", "o", "--test_templated_inptu", "a"]) == (
+        "unrecognized option '--test_templated_inptu' (see --help)"
+    )
