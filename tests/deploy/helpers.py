@@ -1,0 +1,62 @@
+"""Readers the deployment tests share: the defaults of deploy/local's scripts, Compose's variable defaults."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "deploy" / "compose" / "compose.yaml"
+DOCKERFILES = sorted((ROOT / "deploy" / "docker").glob("*.Dockerfile"))
+
+
+def script_default(script: Path, name: str) -> str:
+    """The default of `NAME="${NAME:-default}"` in a deploy/local script."""
+    found = re.search(rf'^{name}="\$\{{{name}:-([^}}]*)\}}"', script.read_text(encoding="utf-8"), re.MULTILINE)
+    assert found, f"{script.name} sets no default for {name}"
+    return found.group(1)
+
+
+def kafka_sh_topics() -> dict[str, int]:
+    """Topic name -> partitions, as `deploy/local/kafka.sh topics` creates them."""
+    text = (ROOT / "deploy" / "local" / "kafka.sh").read_text(encoding="utf-8")
+    found = {name: int(parts) for name, parts in re.findall(r'"\$\{[A-Z_]+_TOPIC:-([a-z-]+)\}:(\d+)"', text)}
+    assert len(found) == 4, found
+    return found
+
+
+_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+
+
+def interpolate(value: Any) -> Any:
+    """Compose's interpolation with every variable unset: `${X:-default}` -> default, `${X}` -> '', `$$` -> `$`."""
+    if isinstance(value, str):
+        return _VARIABLE.sub(lambda m: "$" if m.group(0) == "$$" else (m.group(2) or ""), value)
+    if isinstance(value, dict):
+        return {key: interpolate(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate(item) for item in value]
+    return value
+
+
+def load_compose() -> dict[str, Any]:
+    """compose.yaml as Compose reads it with no variables set (YAML merge keys resolved by the YAML loader)."""
+    return interpolate(yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8")))
+
+
+def command_of(service: dict[str, Any]) -> list[str]:
+    command = service.get("command", [])
+    return command.split() if isinstance(command, str) else [str(part) for part in command]
+
+
+def option(argv: list[str], name: str) -> str:
+    """The value after `name` (or in `name=value`) in a command line."""
+    for index, arg in enumerate(argv):
+        if arg == name:
+            return argv[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    raise AssertionError(f"{name} not in {argv}")
