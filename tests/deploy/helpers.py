@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "deploy" / "compose" / "compose.yaml"
+K8S = ROOT / "deploy" / "k8s"
 DOCKERFILES = sorted((ROOT / "deploy" / "docker").glob("*.Dockerfile"))
 
 
@@ -60,3 +62,21 @@ def option(argv: list[str], name: str) -> str:
         if arg.startswith(name + "="):
             return arg.split("=", 1)[1]
     raise AssertionError(f"{name} not in {argv}")
+
+
+def render(kustomize: Path, directory: Path) -> list[dict[str, Any]]:
+    """`kustomize build directory`, as documents."""
+    done = subprocess.run(
+        [str(kustomize), "build", str(directory)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["spec"]["template"]["spec"]
+
+
+def expand(argv: list[str], env: dict[str, str]) -> list[str]:
+    """Kubernetes' $(VAR) expansion of a container's command from its environment."""
+    return [re.sub(r"\$\(([A-Z_]+)\)", lambda m: env[m.group(1)], arg) for arg in argv]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +17,14 @@ import yaml
 
 from pipelines.cli import options as cli_options
 from pipelines.observability import exporter
-from tests.deploy.helpers import ROOT, kafka_sh_topics, load_compose, option
+from tests.deploy.helpers import K8S, expand, kafka_sh_topics, load_compose, option, pod_spec, render
 
-K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = sorted(path.parent for path in (K8S / "overlays").glob("*/kustomization.yaml"))
 # Native sidecars (the job server beside the submitter) are on by default from 1.29; check the oldest we name and
 # the newest the schemas know.
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.utils.latest_version()]
 POD_KINDS = {"Deployment", "StatefulSet", "Job"}
 SECRET_ENV = {"KAFKA_SASL_USERNAME": "username", "KAFKA_SASL_PASSWORD": "password"}
-
-
-def render(kustomize: Path, directory: Path) -> list[dict[str, Any]]:
-    done = subprocess.run(
-        [str(kustomize), "build", str(directory)], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +57,6 @@ def crd_validator(flink_deployment_crd: dict[str, Any]) -> jsonschema.Draft7Vali
         "metadata": {"type": "object"},
     }
     return jsonschema.Draft7Validator(schema)
-
-
-def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
-    return doc["spec"]["template"]["spec"] if doc["kind"] != "CronJob" else doc["spec"]["jobTemplate"]["spec"]
 
 
 def flink_pod_templates(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -151,11 +137,6 @@ def test_every_kafka_client_references_the_credentials_secret(local: dict[tuple[
         for variable, key in SECRET_ENV.items():
             assert env[variable] == {"name": "kafka-credentials", "key": key, "optional": True}, name
     assert not [doc for doc in local.values() if doc["kind"] == "Secret"], "credentials are never committed"
-
-
-def expand(argv: list[str], env: dict[str, str]) -> list[str]:
-    """Kubernetes' $(VAR) expansion of a container's command from its environment."""
-    return [re.sub(r"\$\(([A-Z_]+)\)", lambda m: env[m.group(1)], arg) for arg in argv]
 
 
 def test_the_submission_parses_with_the_options_and_points_at_the_cluster(
