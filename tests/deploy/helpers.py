@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import subprocess
 from pathlib import Path
@@ -80,3 +81,12 @@ def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
 def expand(argv: list[str], env: dict[str, str]) -> list[str]:
     """Kubernetes' $(VAR) expansion of a container's command from its environment."""
     return [re.sub(r"\$\(([A-Z_]+)\)", lambda m: env[m.group(1)], arg) for arg in argv]
+
+
+def is_kafka_uuid(text: str) -> bool:
+    """What `kafka-storage format --cluster-id` accepts: 16 bytes in URL-safe base64 without padding."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "==")
+    except ValueError:
+        return False
+    return len(raw) == 16 and base64.urlsafe_b64encode(raw).decode().rstrip("=") == text

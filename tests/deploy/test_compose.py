@@ -21,6 +21,7 @@ from tests.deploy.helpers import (
     DOCKERFILES,
     ROOT,
     command_of,
+    is_kafka_uuid,
     kafka_sh_topics,
     load_compose,
     option,
@@ -92,6 +93,8 @@ def test_versions_agree_with_deploy_local() -> None:
     kafka_version = re.search(r"<kafka.version>([^<]+)<", (LOCAL / "kafka" / "pom.xml").read_text()).group(1)
     assert SERVICES["kafka"]["image"] == f"apache/kafka:{kafka_version}"
     assert SERVICES["kafka-topics"]["image"] == SERVICES["kafka"]["image"]
+    assert is_kafka_uuid(SERVICES["kafka"]["environment"]["CLUSTER_ID"])
+    assert not is_kafka_uuid("reciprocity-compose-01")
     flink = script_default(LOCAL / "flink.sh", "FLINK_LIBRARIES_VERSION")
     for name in ("jobmanager", "taskmanager", "flink-state-init"):
         assert SERVICES[name]["image"] == f"flink:{flink}-scala_2.12-java17", name

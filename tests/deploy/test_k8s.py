@@ -17,9 +17,10 @@ import yaml
 
 from pipelines.cli import options as cli_options
 from pipelines.observability import exporter
-from tests.deploy.helpers import K8S, expand, kafka_sh_topics, load_compose, option, pod_spec, render
+from tests.deploy.helpers import K8S, expand, is_kafka_uuid, kafka_sh_topics, load_compose, option, pod_spec, render
 
-OVERLAYS = sorted(path.parent for path in (K8S / "overlays").glob("*/kustomization.yaml"))
+# The base renders on its own too: a user's overlay starts from it.
+LAYOUTS = [K8S / "base", *sorted(path.parent for path in (K8S / "overlays").glob("*/kustomization.yaml"))]
 # Native sidecars (the job server beside the submitter) are on by default from 1.29; check the oldest we name and
 # the newest the schemas know.
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.utils.latest_version()]
@@ -67,7 +68,7 @@ def check(validator: jsonschema.Draft7Validator, doc: dict[str, Any]) -> list[st
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda path: path.name)
+@pytest.mark.parametrize("overlay", LAYOUTS, ids=lambda path: path.name)
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_every_manifest_validates(
     kustomize: Path, crd_validator: jsonschema.Draft7Validator, overlay: Path, version: str
@@ -205,6 +206,8 @@ def test_topics_match_kafka_sh_and_the_pipeline(local: dict[tuple[str, str], dic
     script = pod_spec(local["Job", "kafka-topics"])["containers"][0]["command"][2]
     created = {name: int(parts) for name, parts in re.findall(r"([a-z-]+):(\d+)", script.split(";")[0])}
     assert created == kafka_sh_topics()
+    (kafka,) = pod_spec(local["StatefulSet", "kafka"])["containers"]
+    assert is_kafka_uuid({e["name"]: e["value"] for e in kafka["env"]}["CLUSTER_ID"])
 
 
 def test_an_overlay_can_move_the_images_everywhere(kustomize: Path, tmp_path: Path) -> None:
