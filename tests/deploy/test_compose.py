@@ -149,6 +149,14 @@ def test_flink_ports_match_deploy_local() -> None:
     assert SERVICES["workerpool"]["network_mode"] == "service:taskmanager"
 
 
+def test_job_server_ports_match_deploy_local() -> None:
+    jobserver = command_of(SERVICES["jobserver"])
+    for flag, variable in (("--job-port", "BEAM_JOB_PORT"), ("--artifact-port", "BEAM_ARTIFACT_PORT")):
+        assert option(jobserver, flag) == script_default(LOCAL / "flink.sh", variable), flag
+    assert option(jobserver, "--expansion-port") == script_default(LOCAL / "flink.sh", "BEAM_EXPANSION_PORT")
+    assert SERVICES["jobserver"]["ports"][0].endswith(f":{option(jobserver, '--job-port')}")
+
+
 def test_topics_match_kafka_sh_and_the_pipeline_defaults() -> None:
     script = SERVICES["kafka-topics"]["command"][0]
     created = {name: int(parts) for name, parts in re.findall(r"([a-z-]+):(\d+)", script.split(";")[0])}
