@@ -7,6 +7,8 @@ Nothing here is copied into the repository: the schemas are the ones the tools t
   PyPI `compose-spec` ships Rust bindings without the JSON schema.
 - The Flink Kubernetes Operator's FlinkDeployment CRD: `META-INF/fabric8/flinkdeployments.flink.apache.org-v1.yml`
   inside Maven's `org.apache.flink:flink-kubernetes-operator-api` jar (`mvn dependency:copy`, one 190 KB jar).
+- Flink's configuration options: the classes declaring them, in Maven's `flink-core`, `flink-streaming-java` and
+  `flink-metrics-prometheus` jars of the Flink version the deployments run (Flink ignores unknown keys silently).
 - kustomize: `go install sigs.k8s.io/kustomize/kustomize/v5@<version>` into .cache (about a minute once).
 A missing `go` or `mvn` fails the test: both are on every machine of this project's kind.
 """
@@ -30,6 +32,10 @@ CACHE = ROOT / ".cache" / "deploy"
 COMPOSE_GO = "github.com/compose-spec/compose-go/v2@v2.16.2"
 # v5.7.1: the newest kustomize whose module builds with the Go on these machines (1.26; v5.8 needs 1.27).
 KUSTOMIZE = "sigs.k8s.io/kustomize/kustomize/v5@v5.7.1"
+FLINK_JARS = ("flink-core", "flink-streaming-java")
+# The reachable Maven serves the Prometheus reporter of Flink 1.19 at 1.19.1, not 1.19.3 (the Flink image and the
+# apache-flink-libraries wheel carry 1.19.3's); its factory class and options are the same within 1.19.
+PROMETHEUS_REPORTER = "org.apache.flink:flink-metrics-prometheus:1.19.1"
 OPERATOR_API = "org.apache.flink:flink-kubernetes-operator-api:1.10.0"
 CRD_ENTRY = "META-INF/fabric8/flinkdeployments.flink.apache.org-v1.yml"
 FETCH_TIMEOUT = 600
@@ -60,10 +66,9 @@ def compose_schema() -> dict[str, Any]:
     return json.loads((Path(found["Dir"]) / "schema" / "compose-spec.json").read_text(encoding="utf-8"))
 
 
-@pytest.fixture(scope="session")
-def flink_deployment_crd() -> dict[str, Any]:
-    target = CACHE / "flink-operator"
-    _, artifact, version = OPERATOR_API.split(":")
+def maven_jar(coordinates: str, target: Path) -> Path:
+    """One jar (not its dependencies) from Maven into `target`, once."""
+    _, artifact, version = coordinates.split(":")
     jar = target / f"{artifact}-{version}.jar"
     if not jar.exists():
         _run(
@@ -74,12 +79,34 @@ def flink_deployment_crd() -> dict[str, Any]:
                 "--no-transfer-progress",
                 f"-Dmaven.repo.local={CACHE / 'm2'}",
                 "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy",
-                f"-Dartifact={OPERATOR_API}",
+                f"-Dartifact={coordinates}",
                 f"-DoutputDirectory={target}",
             ]
         )
-    with zipfile.ZipFile(jar) as archive:
+    return jar
+
+
+@pytest.fixture(scope="session")
+def flink_deployment_crd() -> dict[str, Any]:
+    with zipfile.ZipFile(maven_jar(OPERATOR_API, CACHE / "flink-operator")) as archive:
         return yaml.safe_load(archive.read(CRD_ENTRY))
+
+
+@pytest.fixture(scope="session")
+def flink_classes() -> dict[str, bytes]:
+    """Class name -> class file bytes of Flink's option-declaring jars, at the Compose file's Flink version."""
+    from tests.deploy.helpers import load_compose
+
+    version = load_compose()["services"]["jobmanager"]["image"].split(":")[1].split("-")[0]
+    assert PROMETHEUS_REPORTER.rsplit(":", 1)[1].rsplit(".", 1)[0] == version.rsplit(".", 1)[0], "same Flink minor"
+    classes = {}
+    for coordinates in [f"org.apache.flink:{artifact}:{version}" for artifact in FLINK_JARS] + [PROMETHEUS_REPORTER]:
+        jar = maven_jar(coordinates, CACHE / f"flink-{version}")
+        with zipfile.ZipFile(jar) as archive:
+            for name in archive.namelist():
+                if name.endswith(".class"):
+                    classes[name.removesuffix(".class").replace("/", ".")] = archive.read(name)
+    return classes
 
 
 @pytest.fixture(scope="session")
