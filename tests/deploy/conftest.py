@@ -95,18 +95,12 @@ def flink_deployment_crd() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def flink_classes() -> dict[str, bytes]:
     """Class name -> class file bytes of Flink's option-declaring jars, at the Compose file's Flink version."""
-    from tests.deploy.helpers import load_compose
+    from tests.deploy.helpers import jar_classes, load_compose
 
     version = load_compose()["services"]["jobmanager"]["image"].split(":")[1].split("-")[0]
     assert PROMETHEUS_REPORTER.rsplit(":", 1)[1].rsplit(".", 1)[0] == version.rsplit(".", 1)[0], "same Flink minor"
-    classes = {}
-    for coordinates in [f"org.apache.flink:{artifact}:{version}" for artifact in FLINK_JARS] + [PROMETHEUS_REPORTER]:
-        jar = maven_jar(coordinates, CACHE / f"flink-{version}")
-        with zipfile.ZipFile(jar) as archive:
-            for name in archive.namelist():
-                if name.endswith(".class"):
-                    classes[name.removesuffix(".class").replace("/", ".")] = archive.read(name)
-    return classes
+    artifacts = [f"org.apache.flink:{artifact}:{version}" for artifact in FLINK_JARS] + [PROMETHEUS_REPORTER]
+    return jar_classes([maven_jar(coordinates, CACHE / f"flink-{version}") for coordinates in artifacts])
 
 
 @pytest.fixture(scope="session")

@@ -90,3 +90,24 @@ def is_kafka_uuid(text: str) -> bool:
     except ValueError:
         return False
     return len(raw) == 16 and base64.urlsafe_b64encode(raw).decode().rstrip("=") == text
+
+
+def declared(classes: dict[str, bytes], text: str) -> bool:
+    """Whether `text` is a whole string constant of the given class files (configuration keys are): a class
+    file's constant pool stores it as tag 1, a two-byte length, then the bytes."""
+    raw = text.encode("utf-8")
+    needle = b"\x01" + len(raw).to_bytes(2, "big") + raw
+    return any(needle in data for data in classes.values())
+
+
+def jar_classes(jars: list[Path]) -> dict[str, bytes]:
+    """Class name -> class file bytes of the given jars."""
+    import zipfile
+
+    classes = {}
+    for jar in jars:
+        with zipfile.ZipFile(jar) as archive:
+            for name in archive.namelist():
+                if name.endswith(".class"):
+                    classes[name.removesuffix(".class").replace("/", ".")] = archive.read(name)
+    return classes

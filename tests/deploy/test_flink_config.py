@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.helpers import K8S, command_of, load_compose
+from tests.deploy.helpers import K8S, command_of, declared, load_compose
 
 SERVICES = load_compose()["services"]
 REPORTER_SUFFIXES = ("factory.class", "port")
@@ -24,14 +24,6 @@ def deployed_settings() -> dict[str, str]:
     flink = yaml.safe_load((K8S / "base" / "flinkdeployment.yaml").read_text(encoding="utf-8"))
     settings |= flink["spec"]["flinkConfiguration"]
     return settings
-
-
-def declared(classes: dict[str, bytes], text: str) -> bool:
-    """Whether `text` is a whole string constant of Flink's classes (option keys are): a class file's constant
-    pool stores it as tag 1, a two-byte length, then the bytes."""
-    raw = text.encode("utf-8")
-    needle = b"\x01" + len(raw).to_bytes(2, "big") + raw
-    return any(needle in data for data in classes.values())
 
 
 def test_every_key_is_a_flink_option(flink_classes: dict[str, bytes]) -> None:
