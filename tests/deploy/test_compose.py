@@ -108,6 +108,22 @@ def test_long_running_services_have_healthchecks_and_one_shots_do_not_restart() 
             assert service["restart"] == "unless-stopped", name
 
 
+def test_dependencies_wait_for_what_they_can_observe() -> None:
+    """What the schema cannot say: `service_healthy` needs a healthcheck, `service_completed_successfully` a
+    one-shot; a service in another's network publishes nothing and names no host of its own."""
+    for name, service in SERVICES.items():
+        for target, how in service.get("depends_on", {}).items():
+            assert target in SERVICES, f"{name} depends on unknown {target}"
+            if how["condition"] == "service_healthy":
+                assert "healthcheck" in SERVICES[target], f"{name} waits for {target}'s health, which has no check"
+            if how["condition"] == "service_completed_successfully":
+                assert target in ONE_SHOTS, f"{name} waits for {target} to finish, which runs forever"
+        if service.get("network_mode", "").startswith("service:"):
+            owner = service["network_mode"].removeprefix("service:")
+            assert owner in service["depends_on"], f"{name} shares {owner}'s network without waiting for it"
+            assert not {"ports", "hostname", "networks"} & service.keys(), name
+
+
 def test_state_lives_in_named_volumes() -> None:
     declared = set(load_compose()["volumes"])
     mounts = {
