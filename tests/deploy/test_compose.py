@@ -121,6 +121,8 @@ def test_dependencies_wait_for_what_they_can_observe() -> None:
         if service.get("network_mode", "").startswith("service:"):
             owner = service["network_mode"].removeprefix("service:")
             assert owner in service["depends_on"], f"{name} shares {owner}'s network without waiting for it"
+            if name not in ONE_SHOTS:
+                assert service["depends_on"][owner].get("restart"), f"{name} must restart with {owner}'s network"
             assert not {"ports", "hostname", "networks"} & service.keys(), name
 
 
