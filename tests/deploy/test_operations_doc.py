@@ -33,7 +33,7 @@ from kafka.structs import OffsetAndMetadata
 from pipelines.cli import deadletters
 from pipelines.cli import options as cli_options
 from pipelines.observability import exporter
-from pipelines.observability.metrics import ReciprocityMetrics
+from pipelines.observability.metrics import REASON_CLASSES, ReciprocityMetrics, reason_class
 from tests.conftest import LocalBroker
 from tests.deploy.helpers import COMPOSE_FILE, K8S, ROOT, expand, load_compose, pod_spec, render
 
@@ -279,3 +279,17 @@ def test_the_upgrade_overlay_renders_a_submitter_restoring_the_savepoint(
     watchlist = argv.index("--watchlist") + 1
     argv[watchlist] = str(K8S / "base" / "watchlist.txt")
     cli_options.parse(argv[3:])
+
+
+def test_the_alert_table_lists_the_rules() -> None:
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "rules.yml").read_text(encoding="utf-8"))
+    alerts = {rule["alert"] for group in rules["groups"] for rule in group["rules"] if "alert" in rule}
+    listed = set(re.findall(r"^\| `([A-Za-z]+)` \|", DOC.read_text(encoding="utf-8"), re.MULTILINE))
+    assert listed == alerts
+
+
+def test_the_runbook_names_every_dead_letter_reason_class() -> None:
+    classes = set(REASON_CLASSES.values()) | {reason_class(r) for r in ("x must be 1", "bad Avro", "?")}
+    section = DOC.read_text(encoding="utf-8").split("## When the dead-letter rate alert fires")[1].split("\n## ")[0]
+    listed = set(re.findall(r"`([a-z_]+)`", section.split("1. Which reason?")[1].split("```")[0]))
+    assert listed == classes
