@@ -145,7 +145,8 @@ def serve(options: ExporterOptions, stop: threading.Event | None = None) -> Reci
     return metrics
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_options(argv: list[str]) -> ExporterOptions:
+    """The command line as options; a bad value exits with status 2 and one line (argparse's way)."""
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.observability.exporter", description=__doc__.split("\n")[0]
     )
@@ -159,26 +160,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bind", default="127.0.0.1", help="address of /metrics (loopback by default)")
     parser.add_argument("--port", type=int, default=9464)
     parser.add_argument("--top_k", type=int, default=0, help=f"opt-in per-account gauge, at most {TOP_K_CAP}")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
     if not 0 <= args.top_k <= TOP_K_CAP:
         parser.exit(2, f"error: --top_k must be between 0 and {TOP_K_CAP}, got {args.top_k}\n")
     if not 0 < args.port < 65536:
         parser.exit(2, f"error: --port must be between 1 and 65535, got {args.port}\n")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(
-        ExporterOptions(
-            bootstrap=args.kafka_bootstrap,
-            events_topic=args.events_topic,
-            windows_topic=args.windows_topic,
-            alerts_topic=args.alerts_topic,
-            dead_letter_topic=args.dead_letter_topic,
-            pipeline_group=args.pipeline_group,
-            group_id=args.group_id,
-            bind=args.bind,
-            port=args.port,
-            top_k=args.top_k,
-        )
+    return ExporterOptions(
+        bootstrap=args.kafka_bootstrap,
+        events_topic=args.events_topic,
+        windows_topic=args.windows_topic,
+        alerts_topic=args.alerts_topic,
+        dead_letter_topic=args.dead_letter_topic,
+        pipeline_group=args.pipeline_group,
+        group_id=args.group_id,
+        bind=args.bind,
+        port=args.port,
+        top_k=args.top_k,
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = parse_options(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(options)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """The exporter's reading of the topics (pure: messages in, series out); the broker-backed run is in e2e tests."""
 
+import pytest
+
 from pipelines.io import wire
 from pipelines.model.config import ReciprocityConfig
-from pipelines.observability.exporter import ExporterOptions, TopicReader
+from pipelines.observability.exporter import ExporterOptions, TopicReader, parse_options
 from pipelines.observability.metrics import ReciprocityMetrics
 from pipelines.simulator import SimulationConfig, build_network, generate
 from tests.model.helpers import engine_batch
@@ -41,3 +43,14 @@ def test_messages_become_series():
         metrics.registry.get_sample_value("reciprocity_alerts_total", {"status": "firing", "tier": t}) or 0
         for t in ("celebrity", "leader", "rising", "normal", "unknown")
     ) == sum(a["status"] == "firing" for a in alerts)
+
+
+def test_options_default_to_loopback_and_refuse_bad_values(capsys: pytest.CaptureFixture[str]) -> None:
+    options = parse_options(["--kafka_bootstrap", "k:9092"])
+    assert (options.bind, options.port, options.events_topic) == ("127.0.0.1", 9464, "social-events")
+    assert parse_options(["--kafka_bootstrap", "k:9092", "--bind", "0.0.0.0"]).bind == "0.0.0.0"
+    refused = ((["--port", "0"], "--port must be between 1 and 65535, got 0"), (["--top_k", "-1"], "--top_k"))
+    for bad, message in refused:
+        with pytest.raises(SystemExit) as exited:
+            parse_options(["--kafka_bootstrap", "k:9092", *bad])
+        assert exited.value.code == 2 and message in capsys.readouterr().err

@@ -1,0 +1,106 @@
+"""Prints the latest dead letters: why each input was refused, where it came from, and its first bytes.
+
+    python -m pipelines.cli.deadletters --kafka_bootstrap 127.0.0.1:9092 --last 20
+
+Why: the dead-letter topic holds Avro single-object messages (schemas/DeadLetter.avsc), which a console consumer
+shows as bytes; the dead-letter rate alert (deploy/prometheus/rules.yml) sends the operator here to see which
+producer and which field are at fault (docs/operations.md). Reads without a consumer group (nothing is
+committed, the pipeline's and the exporter's offsets are untouched) and prints one JSON object a line, oldest
+first, then exits.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from pipelines.cli.options import OptionError, OptionParser, fail
+from pipelines.io import wire
+
+RAW_PREVIEW = 200  # bytes of the original message shown per dead letter
+POLL_TIMEOUT_MS = 1000
+MAX_IDLE_POLLS = 5
+
+
+def build_parser() -> OptionParser:
+    parser = OptionParser(prog="python -m pipelines.cli.deadletters", description=__doc__.split("\n")[0])
+    parser.add_argument("--kafka_bootstrap", required=True, help="e.g. 127.0.0.1:9092")
+    parser.add_argument("--topic", default="dead-letters")
+    parser.add_argument("--last", type=int, default=20, help="how many of the latest dead letters (20)")
+    parser.add_argument("--reason", default="", help="only those whose reason contains this text")
+    return parser
+
+
+def parse(argv: list[str]) -> Any:
+    args = build_parser().parse_args(argv)
+    if args.last < 1:
+        raise OptionError(f"--last must be at least 1, got {args.last}")
+    if not args.topic.strip():
+        raise OptionError("--topic must not be empty")
+    return args
+
+
+def render(payload: bytes) -> dict[str, Any]:
+    """One dead letter as printed; a message that is not a DeadLetter is shown as such, never fatal."""
+    try:
+        schema, record = wire.decode(payload)
+    except ValueError as error:
+        return {"unreadable": str(error), "raw": payload[:RAW_PREVIEW].decode("utf-8", "backslashreplace")}
+    if schema != "DeadLetter":
+        return {"unreadable": f"a {schema} record, not a DeadLetter"}
+    seen_at = record["seen_at"]
+    return {
+        "seen_at": seen_at.isoformat() if isinstance(seen_at, datetime) else str(seen_at),
+        "reason": record["reason"],
+        "source": record["source"],
+        "raw": bytes(record["raw"][:RAW_PREVIEW]).decode("utf-8", "backslashreplace"),
+    }
+
+
+def latest(bootstrap: str, topic: str, last: int) -> Iterator[tuple[int, bytes]]:
+    """(timestamp ms, value) of up to `last` latest messages of every partition, in time order."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise OptionError(f"--topic: no topic {topic!r} on {bootstrap}")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        begins, ends = consumer.beginning_offsets(tps), consumer.end_offsets(tps)
+        wanted = 0
+        for tp in tps:
+            start = max(begins[tp], ends[tp] - last)
+            consumer.seek(tp, start)
+            wanted += ends[tp] - start
+        found: list[tuple[int, bytes]] = []
+        idle = 0
+        while len(found) < wanted and idle < MAX_IDLE_POLLS:
+            batch = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+            idle = 0 if batch else idle + 1
+            for tp, messages in batch.items():
+                found.extend((m.timestamp, m.value) for m in messages if m.offset < ends[tp])
+    finally:
+        consumer.close()
+    yield from sorted(found, key=lambda item: item[0])[-last:]
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        args = parse(sys.argv[1:] if argv is None else argv)
+        letters = [render(value) for _, value in latest(args.kafka_bootstrap, args.topic, args.last)]
+    except OptionError as error:
+        fail(str(error))
+    for letter in letters:
+        if args.reason in letter.get("reason", letter.get("unreadable", "")):
+            print(json.dumps(letter, ensure_ascii=False))
+    if not letters:
+        print(f"no dead letters on {args.topic} at {datetime.now(UTC).isoformat(timespec='seconds')}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
