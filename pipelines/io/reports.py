@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from pipelines.io import wire
+from pipelines.io.topics import read_to_end
 from pipelines.model.events import ContractError, parse_event_time
 from pipelines.model.report import ReportBuilder
 
@@ -77,43 +78,6 @@ def read_topic(bootstrap: str, topic: str, skipped: Skipped, timeout_s: float = 
             yield wire.decode(message.value)[1]
         except ValueError as error:
             skipped.note(f"{topic}[{message.partition}]@{message.offset}", error)
-
-
-def read_to_end(bootstrap: str, topic: str, timeout_s: float = 30.0) -> Iterator[Any]:
-    """Every message (kafka-python ConsumerRecord) of `topic` up to the end offsets seen at start, partition
-    by partition interleaved as the broker returns them. ValueError when the topic does not exist or the
-    broker stops answering for `timeout_s`."""
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
-
-    try:
-        consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, request_timeout_ms=30_000
-        )
-    except KafkaError as error:
-        raise ValueError(f"--kafka_bootstrap {bootstrap}: {type(error).__name__}: {error}") from None
-    try:
-        known = consumer.partitions_for_topic(topic)
-        if not known:
-            raise ValueError(f"topic {topic!r} does not exist on {bootstrap}")
-        partitions = [TopicPartition(topic, p) for p in sorted(known)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        left = {tp for tp in partitions if consumer.position(tp) < ends[tp]}
-        idle_polls = 0
-        while left:
-            batches = consumer.poll(timeout_ms=1000, max_records=10_000)
-            idle_polls = 0 if batches else idle_polls + 1
-            if idle_polls > timeout_s:
-                raise ValueError(f"topic {topic!r}: no message for {timeout_s:.0f} s before its end offsets")
-            for tp, messages in batches.items():
-                for message in messages:
-                    if message.offset < ends[tp]:
-                        yield message
-            left = {tp for tp in left if consumer.position(tp) < ends[tp]}
-    finally:
-        consumer.close()
 
 
 def build_report(
