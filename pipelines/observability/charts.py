@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import matplotlib
 import matplotlib.dates as mdates
@@ -49,11 +50,15 @@ STYLE = {
     "svg.hashsalt": "engagement-reciprocity",  # stable ids: the same data gives the same page
 }
 matplotlib.use("Agg")  # never a display: figures are only ever saved (pyplot is not used)
-matplotlib.rcParams.update(STYLE)
+cast(Any, matplotlib.rcParams).update(STYLE)  # rcParams' stub types every key as a literal
 
 
-def _dates(ms: Sequence[int]) -> list[datetime]:
-    return [datetime.fromtimestamp(t / 1000, tz=UTC) for t in ms]
+_EPOCH = float(mdates.date2num(datetime(1970, 1, 1, tzinfo=UTC)))  # matplotlib's dates are days from its epoch
+
+
+def _dates(ms: Sequence[int]) -> list[float]:
+    """Epoch milliseconds as matplotlib date numbers (the date locators and formatters read them)."""
+    return [_EPOCH + t / _DAY_MS for t in ms]
 
 
 def _time_axis(ax: Axes) -> None:
@@ -161,7 +166,7 @@ def draw_timeline(ax: Axes, accounts: Sequence[AlertedAccount], data: ReportData
     """Alerts over time: one row per account, its firing spans as red bars, its resolutions as green ticks."""
     for row, account in enumerate(accounts):
         ax.broken_barh(
-            [(mdates.date2num(_dates([start])[0]), max(stop - start, 1) / _DAY_MS) for start, stop in account.spans],
+            [(_dates([start])[0], max(stop - start, 1) / _DAY_MS) for start, stop in account.spans],
             (row - 0.35, 0.7),
             facecolors=ALERT_RED,
             alpha=0.8,
@@ -171,7 +176,7 @@ def draw_timeline(ax: Axes, accounts: Sequence[AlertedAccount], data: ReportData
             ax.plot(_dates(resolved), [row] * len(resolved), "|", color=RESOLVED_GREEN, markersize=12, mew=2)
     ax.set_yticks(range(len(accounts)), [f"{a.account_id} ({a.tier})" for a in accounts], fontsize=8)
     ax.set_ylim(len(accounts) - 0.5, -0.5)
-    ax.set_xlim(_dates([data.first_end_ms, max(data.last_end_ms, data.first_end_ms + 1)]))
+    ax.set_xlim(*_dates([data.first_end_ms, max(data.last_end_ms, data.first_end_ms + 1)]))
     _time_axis(ax)
     ax.set_xlabel("Window end (UTC)")
     ax.set_title(title)
@@ -226,7 +231,7 @@ def report_figure(data: ReportData, first_page: Sequence[AlertedAccount], timeli
     """Every view in one tall figure (the PNG)."""
     heights = [6.0, 7.0, 4.5, timeline_height(len(first_page))]
     fig = Figure(figsize=(13, sum(heights)), layout="constrained")
-    scatter, tiers, response, timeline = fig.subfigures(4, 1, height_ratios=heights)
+    scatter, tiers, response, timeline = cast(Sequence[SubFigure], fig.subfigures(4, 1, height_ratios=heights))
     draw_scatter(scatter.subplots(), data)
     draw_tiers(tiers, data)
     draw_response(response.subplots(), data)

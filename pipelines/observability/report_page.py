@@ -23,7 +23,7 @@ from pipelines.model.report import AlertedAccount, ReportData
 from pipelines.observability import charts
 
 TIMELINE_PAGE = 30
-DEFAULT_DRILLDOWNS = 100
+DEFAULT_DRILLDOWNS = 40
 STYLE = """
 body{font-family:"DejaVu Sans",Verdana,sans-serif;margin:2em auto;max-width:1400px;color:#222;line-height:1.4}
 h1{margin-bottom:.2em} section{margin:2.5em 0} img.chart{max-width:100%;height:auto;display:block}
@@ -164,7 +164,7 @@ def write_report(
         if data.alerted
         else '<p id="timeline">No account fired a one-way alert.</p><select id="drilldown-select" hidden></select>'
     )
-    page = f"""<!doctype html>
+    text = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Engagement reciprocity report</title>
 <style>{STYLE}</style></head><body>
 <h1>Engagement reciprocity</h1>
@@ -184,5 +184,5 @@ it. Red rings: accounts that fired a one-way alert. The shaded corner holds the 
 </body></html>
 """
     page_path = folder / "report.html"
-    page_path.write_text(page, encoding="utf-8")
+    page_path.write_text(text, encoding="utf-8")
     return ReportFiles(png, page_path, min(drilldowns, total))
