@@ -137,6 +137,8 @@ def _boxes(ax: Axes, data: ReportData, figure: str, scale: float = 1.0) -> None:
         widths=0.6,
         flierprops={"markersize": 2, "alpha": 0.3},
         medianprops={"color": "black"},
+        showmeans=True,  # a figure that is mostly 0 has a flat box: the mean shows how much is not
+        meanprops={"marker": "D", "markerfacecolor": "white", "markeredgecolor": "black", "markersize": 5},
     )
     for patch, (tier, _) in zip(boxes["boxes"], shown, strict=True):
         patch.set_facecolor(TIER_COLOURS.get(tier, "#cccccc"))
@@ -151,7 +153,9 @@ def draw_tiers(fig: Figure | SubFigure, data: ReportData) -> None:
         _boxes(ax, data, figure)
         ax.set_title(label, fontsize=10)
         ax.set_ylim(-0.03, 1.03)
-    fig.suptitle("The tiers: distributions over account windows (n = windows with a value)", fontweight="bold")
+    fig.suptitle(
+        "The tiers: distributions over account windows (n = windows with a value; diamond = mean)", fontweight="bold"
+    )
 
 
 def draw_response(ax: Axes, data: ReportData) -> None:
@@ -185,7 +189,8 @@ def draw_timeline(ax: Axes, accounts: Sequence[AlertedAccount], data: ReportData
             Rectangle((0, 0), 1, 1, color=ALERT_RED, alpha=0.8, label="firing"),
             Line2D([], [], color=RESOLVED_GREEN, marker="|", linestyle="none", markersize=10, mew=2, label="resolved"),
         ],
-        loc="lower right",
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
         fontsize=8,
     )
 

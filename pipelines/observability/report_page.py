@@ -25,7 +25,7 @@ from pipelines.observability import charts
 TIMELINE_PAGE = 30
 DEFAULT_DRILLDOWNS = 40
 STYLE = """
-body{font-family:"DejaVu Sans",Verdana,sans-serif;margin:2em auto;max-width:1400px;color:#222;line-height:1.4}
+body{font-family:"DejaVu Sans",Verdana,sans-serif;margin:2em auto;padding:0 1.5em;max-width:1400px;color:#222;line-height:1.4}
 h1{margin-bottom:.2em} section{margin:2.5em 0} img.chart{max-width:100%;height:auto;display:block}
 table{border-collapse:collapse;margin:.8em 0} td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
 .pages{max-height:80vh;overflow-y:auto;border:1px solid #ddd;padding:.5em}
@@ -143,7 +143,9 @@ def write_report(
     charts.draw_response(response.subplots(), data)
     timeline = []
     for number, page in enumerate(pages, 1):
-        fig = Figure(figsize=(13, charts.timeline_height(len(page))), layout="constrained")
+        height = charts.timeline_height(len(page))
+        fig = Figure(figsize=(13, height))  # fixed margins: constrained layout would double each page's time
+        fig.subplots_adjust(left=0.15, right=0.88, top=1 - 0.45 / height, bottom=0.75 / height)
         charts.draw_timeline(fig.subplots(), page, data, _page_title(number, page, total))
         timeline.append(_img(fig, f"timeline-page-{number}", f"firing spans, page {number}"))
     # One figure for every drill-down, with fixed margins: constrained layout would cost half of each drawing.
