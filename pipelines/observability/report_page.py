@@ -25,7 +25,8 @@ from pipelines.observability import charts
 TIMELINE_PAGE = 30
 DEFAULT_DRILLDOWNS = 40
 STYLE = """
-body{font-family:"DejaVu Sans",Verdana,sans-serif;margin:2em auto;padding:0 1.5em;max-width:1400px;color:#222;line-height:1.4}
+body{font-family:"DejaVu Sans",Verdana,sans-serif;margin:2em auto;padding:0 1.5em;max-width:1400px;color:#222}
+body{line-height:1.4}
 h1{margin-bottom:.2em} section{margin:2.5em 0} img.chart{max-width:100%;height:auto;display:block}
 table{border-collapse:collapse;margin:.8em 0} td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
 .pages{max-height:80vh;overflow-y:auto;border:1px solid #ddd;padding:.5em}
