@@ -46,8 +46,12 @@ def _svgs(html: str) -> dict[str, str]:
 
 
 def test_the_report_has_every_view_with_readable_labels(run_folder, page):
-    png = Image.open(run_folder / "report.png")
+    png = Image.open(run_folder / "report.png").convert("RGB")
     assert png.width > 1000 and png.height > 2000
+    counts = png.getcolors(maxcolors=1 << 20) or []
+    assert (214, 39, 40) in {colour for _, colour in counts}  # the alert red: firing rings and spans are drawn
+    # The leader blue (dots and boxes, blended with white): thousands of clearly blue pixels.
+    assert sum(n for n, (r, g, b) in counts if b > r + 60 and b > g + 20) > 5000
     html = page.read_text(encoding="utf-8")
     svgs = _svgs(html)
     assert {"chart-scatter", "chart-tiers", "chart-response", "timeline-page-1", "drilldown-chart-0"} <= set(svgs)
