@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m pipelines.reciprocity --output $(OUT) $(ARGS)
 
-## report: a PNG and a self-contained HTML page of the last `make run` (OUT=dir for another run).
+## report: a PNG and a self-contained HTML page of the last `make run` (OUT=dir for another run; ARGS, e.g.
+## ARGS="--kafka_bootstrap 127.0.0.1:9092", for the topics instead).
 report: $(STAMP)
-	$(BIN)/python -m pipelines.report --output $(OUT)
+	$(BIN)/python -m pipelines.report --output $(OUT) $(ARGS)
 
 ## test: lint, then the whole suite (installs promtool/prometheus from Debian when missing).
 test: $(STAMP) lint tools

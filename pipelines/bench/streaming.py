@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.io import wire
+from pipelines.io.topics import read_to_end
 from pipelines.model import contributions
 from pipelines.model.config import ReciprocityConfig
 from pipelines.model.engine import evaluate_account
@@ -122,21 +123,7 @@ def _lag(consumer: Any, admin: Any, group: str, partitions: list[Any]) -> tuple[
 
 def _read_all(bootstrap: str, topic: str) -> list[tuple[int, dict[str, Any]]]:
     """(Kafka timestamp ms, record) of every message in `topic`."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        out: list[tuple[int, dict[str, Any]]] = []
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            for records in consumer.poll(timeout_ms=1000).values():
-                out += [(r.timestamp, wire.decode(r.value)[1]) for r in records]
-        return out
-    finally:
-        consumer.close()
+    return [(message.timestamp, wire.decode(message.value)[1]) for message in read_to_end(bootstrap, topic)]
 
 
 def run(

@@ -1,139 +1,77 @@
-"""A picture of a run: `python -m pipelines.report --output DIR` (or `make report`).
+"""The report of a run, for the people who read it: `make report`, or
 
-Reads DIR/account_windows.jsonl and DIR/alerts.jsonl and writes DIR/report.png and a self-contained
-DIR/report.html (the picture inlined, plus the alerts table): response rate by tier over time, fans answered
-versus peers targeted, and the alert timeline of each preacher.
+    python -m pipelines.report --output out/run                  # a batch run's output folder
+    python -m pipelines.report --output out/stream --kafka_bootstrap 127.0.0.1:9092 \
+        [--windows_topic account-windows] [--alerts_topic engagement-alerts]   # the topics, to their end offsets
+
+writes DIR/report.png and a self-contained DIR/report.html: preaching versus practice per account, the tiers'
+distributions, response time by tier, and the alerts over time with a drill-down per alerted account. The
+thresholds drawn are the job's defaults unless given (--min_inbound, --max_response_rate, ...), since neither
+the files nor the topics record them. Why the numbers are computed in one streaming pass: see
+pipelines/model/report.py.
 """
 
 from __future__ import annotations
 
-import argparse
-import base64
-import html
-import io
-import json
 import sys
-from collections import defaultdict
-from datetime import datetime
+import time
 from pathlib import Path
-from statistics import mean
-from typing import Any
 
-from pipelines.observability.charts import Frame, canvas, line_chart, timeline
-
-TIER_ORDER = ("celebrity", "leader", "rising", "normal", "unknown")
-MAX_TIMELINE_ROWS = 24
-STYLE = (
-    "body{font-family:sans-serif;margin:2em} table{border-collapse:collapse} td,th{border:1px solid #ccc;padding:4px}"
-)
+from pipelines.cli.options import OptionError, OptionParser, _count, _fraction
+from pipelines.io import reports
+from pipelines.model.config import ReciprocityConfig
+from pipelines.model.report import DEFAULT_SAMPLE_SIZE, ReportBuilder
+from pipelines.observability.report_page import DEFAULT_DRILLDOWNS, ReportFiles, write_report
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+def _parser() -> OptionParser:
+    parser = OptionParser(prog="python -m pipelines.report", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--output", required=True, help="the run's output folder; the report is written there")
+    parser.add_argument("--kafka_bootstrap", help="read the windows and alerts topics instead of the folder's files")
+    parser.add_argument("--windows_topic", default="account-windows")
+    parser.add_argument("--alerts_topic", default="engagement-alerts")
+    defaults = ReciprocityConfig()
+    parser.add_argument("--min_inbound", type=_count(1), default=defaults.min_inbound)
+    parser.add_argument("--max_response_rate", type=_fraction, default=defaults.max_response_rate)
+    parser.add_argument("--resolve_response_rate", type=_fraction, default=defaults.resolve_response_rate)
+    parser.add_argument("--min_preach_score", type=_fraction, default=defaults.min_preach_score)
+    parser.add_argument("--sample_size", type=_count(10), default=DEFAULT_SAMPLE_SIZE, help="box-plot sample size")
+    parser.add_argument("--drilldowns", type=_count(0), default=DEFAULT_DRILLDOWNS, help="drill-down charts drawn")
+    return parser
 
 
-def _ms(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000
-
-
-def _means_over_time(windows: list[dict], field: str, key: str | None) -> dict[str, list[tuple[float, float]]]:
-    grouped: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for window in windows:
-        if window[field] is not None:
-            grouped[window[key] if key else field][_ms(window["window_end"])].append(window[field])
-    return {name: sorted((t, mean(values)) for t, values in by_time.items()) for name, by_time in grouped.items()}
-
-
-def _alert_spans(alerts: list[dict], end: float) -> dict[str, list[tuple[float, float]]]:
-    spans: dict[str, list[tuple[float, float]]] = {}
-    opened: dict[str, float] = {}
-    for alert in sorted(alerts, key=lambda a: (a["window_end"], a["status"] == "firing")):
-        t = _ms(alert["window_end"])
-        if alert["status"] == "firing":
-            opened[alert["account_id"]] = t
-        elif alert["account_id"] in opened:
-            spans.setdefault(alert["account_id"], []).append((opened.pop(alert["account_id"]), t))
-    for account, t in opened.items():
-        spans.setdefault(account, []).append((t, end))
-    return spans
-
-
-def _longest_firing(spans: dict[str, list[tuple[float, float]]]) -> dict[str, list[tuple[float, float]]]:
-    """The MAX_TIMELINE_ROWS accounts that fired longest (a picture holds only so many rows), by id."""
-    longest = sorted(spans, key=lambda a: (-sum(stop - start for start, stop in spans[a]), a))[:MAX_TIMELINE_ROWS]
-    return {account: spans[account] for account in sorted(longest)}
-
-
-def render(output: Path) -> tuple[Path, Path]:
-    windows = _read(output / "account_windows.jsonl")
-    alerts = _read(output / "alerts.jsonl")
-    if not windows:
-        raise ValueError(f"--output: {output / 'account_windows.jsonl'} is missing or empty; run the job first")
-    ends = [_ms(w["window_end"]) for w in windows]
-    span = (min(ends), max(ends))
-    by_tier = _means_over_time(windows, "response_rate", "tier")
-    by_tier = {tier: by_tier[tier] for tier in TIER_ORDER if tier in by_tier}
-    preachers = [w for w in windows if w["is_preacher"]]
-    fans_vs_peers = {
-        "fans answered (preachers)": _means_over_time(preachers, "fan_response_rate", None).get(
-            "fan_response_rate", []
-        ),
-        "peer share (preachers)": _means_over_time(preachers, "peer_share", None).get("peer_share", []),
-    }
-    image, draw = canvas(1100, 1000)
-    line_chart(draw, Frame(0, 0, 1100, 300), "Response rate by tier (mean over published windows)", by_tier, span)
-    line_chart(draw, Frame(0, 310, 1100, 300), "Fans answered vs peers targeted", fans_vs_peers, span)
-    spans = _alert_spans(alerts, span[1])
-    shown = _longest_firing(spans)
-    title = "One-way alerts per preacher (firing spans)"
-    if len(shown) < len(spans):
-        title += f": the {len(shown)} longest-firing of {len(spans)}"
-    timeline(draw, Frame(0, 620, 1100, 370), title, shown, span)
-    png = output / "report.png"
-    image.save(png)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(str(v))}</td>"
-            for v in (
-                a["account_id"],
-                a["status"],
-                a["window_end"],
-                a["metrics"]["tier"],
-                a["metrics"]["inbound_engagers"],
-                f"{a['metrics']['response_rate']:.0%}",
-                a["evidence"]["preaching_post"] or "(watchlist)",
-            )
+def report(argv: list[str]) -> ReportFiles:
+    """Parses, reads, draws; OptionError/ValueError carry the one-line reason."""
+    args = _parser().parse_args(argv)
+    for topic in ("windows_topic", "alerts_topic"):
+        if not getattr(args, topic).strip():
+            raise OptionError(f"--{topic} must not be empty")
+    try:
+        config = ReciprocityConfig(
+            min_inbound=args.min_inbound,
+            max_response_rate=args.max_response_rate,
+            resolve_response_rate=args.resolve_response_rate,
+            min_preach_score=args.min_preach_score,
         )
-        + "</tr>"
-        for a in sorted(alerts, key=lambda a: (a["window_end"], a["account_id"]))
-    )
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Engagement reciprocity report</title>
-<style>{STYLE}</style>
-</head><body><h1>Engagement reciprocity</h1>
-<p>{len(windows)} account windows, {len(alerts)} alert changes, from <code>{html.escape(str(output))}</code>.</p>
-<img alt="charts" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">
-<h2>Alerts</h2><table><tr><th>account</th><th>status</th><th>window end</th><th>tier</th><th>engagers</th>
-<th>response rate</th><th>preaching post</th></tr>{rows}</table></body></html>
-"""
-    page_path = output / "report.html"
-    page_path.write_text(page, encoding="utf-8")
-    return png, page_path
+    except ValueError as error:
+        raise OptionError(str(error)) from None
+    builder = ReportBuilder(config, sample_size=args.sample_size)
+    folder = Path(args.output)
+    if args.kafka_bootstrap:
+        skipped = reports.from_topics(builder, args.kafka_bootstrap, args.windows_topic, args.alerts_topic)
+        source = f"Kafka {args.kafka_bootstrap}: {args.windows_topic}, {args.alerts_topic}"
+    else:
+        skipped = reports.from_folder(builder, folder)
+        source = str(folder)
+    return write_report(builder.build(), folder, source, dict(skipped), drilldowns=args.drilldowns)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.report", description=__doc__.splitlines()[0])
-    parser.add_argument("--output", required=True, help="the job's output directory")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    started = time.monotonic()
     try:
-        png, page = render(Path(args.output))
-    except ValueError as error:
+        files = report(sys.argv[1:] if argv is None else argv)
+    except ValueError as error:  # OptionError is a ValueError
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {png} and {page}")
+    print(f"wrote {files.png} and {files.html} in {time.monotonic() - started:.1f} s")
     return 0

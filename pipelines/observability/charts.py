@@ -1,118 +1,255 @@
-"""Small charts drawn with Pillow (already a Beam dependency): the report needs no plotting library.
+"""The report's charts, drawn with matplotlib (Agg, no display) from pipelines/model/report.py's ReportData.
 
-Two kinds: line charts of ratios over event time, and an alert timeline (one row per account, firing spans).
+Why matplotlib: proper fonts, axes and legends for the PNG that gets mailed, and the very same figures as SVG
+for the HTML page, so the page needs no JavaScript library and stays self-contained. Each view is a function
+drawing into axes it is given, so the PNG (one tall figure of every view) and the page (one figure per view)
+share the drawing code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from PIL import Image, ImageDraw, ImageFont
+import matplotlib
+import matplotlib.dates as mdates
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure, SubFigure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
-BACKGROUND, INK, GRID = "#ffffff", "#222222", "#e5e5e5"
-FONT = ImageFont.load_default()
+from pipelines.model.alerts import FIRING
+from pipelines.model.report import (
+    RESPONSE_SECONDS,
+    TIER_FIGURES,
+    AlertedAccount,
+    ReportData,
+)
+
+TIER_COLOURS = {
+    "celebrity": "#9467bd",
+    "leader": "#1f77b4",
+    "rising": "#2ca02c",
+    "normal": "#7f7f7f",
+    "unknown": "#bcbd22",
+}
+_DAY_MS = 86_400_000  # matplotlib's date unit is the day
+ALERT_RED, RESOLVED_GREEN, THRESHOLD_GREY = "#d62728", "#2ca02c", "#555555"
+STYLE = {
+    "font.family": "DejaVu Sans",  # shipped with matplotlib: the same letters everywhere
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.titleweight": "bold",
+    "axes.grid": True,
+    "grid.color": "#e5e5e5",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.fonttype": "none",  # text stays text in the SVG: readable, searchable, selectable
+    "svg.hashsalt": "engagement-reciprocity",  # stable ids: the same data gives the same page
+}
+matplotlib.use("Agg")  # never a display: figures are only ever saved (pyplot is not used)
+cast(Any, matplotlib.rcParams).update(STYLE)  # rcParams' stub types every key as a literal
 
 
-@dataclass
-class Frame:
-    """Where a chart sits on the canvas, and its plotting area inside margins."""
+_EPOCH = float(mdates.date2num(datetime(1970, 1, 1, tzinfo=UTC)))  # matplotlib's dates are days from its epoch
 
-    left: int
-    top: int
-    width: int
-    height: int
-    margin_left: int = 60
-    margin_right: int = 190
-    margin_top: int = 30
-    margin_bottom: int = 30
 
-    @property
-    def plot(self) -> tuple[int, int, int, int]:
-        return (
-            self.left + self.margin_left,
-            self.top + self.margin_top,
-            self.left + self.width - self.margin_right,
-            self.top + self.height - self.margin_bottom,
+def _dates(ms: Sequence[int]) -> list[float]:
+    """Epoch milliseconds as matplotlib date numbers (the date locators and formatters read them)."""
+    return [_EPOCH + t / _DAY_MS for t in ms]
+
+
+def _time_axis(ax: Axes) -> None:
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC))
+
+
+def draw_scatter(ax: Axes, data: ReportData) -> None:
+    """Preaching versus practice: one dot per account, the one-way-preacher corner shaded and named."""
+    config = data.config
+    corner = Rectangle(
+        (config.min_preach_score, -0.02),
+        1.02 - config.min_preach_score,
+        config.max_response_rate + 0.02,
+        facecolor=ALERT_RED,
+        alpha=0.08,
+        edgecolor="none",
+        zorder=0,
+    )
+    ax.add_patch(corner)
+    ax.text(
+        1.0,
+        config.max_response_rate + 0.015,
+        "One-way preachers: preach engagement,\nrarely answer their fans",
+        ha="right",
+        va="bottom",
+        color=ALERT_RED,
+        fontsize=9,
+    )
+    biggest = max((p.inbound_engagers for p in data.points), default=1.0) or 1.0
+    for tier, colour in TIER_COLOURS.items():
+        points = [p for p in data.points if p.tier == tier]
+        if not points:
+            continue
+        ax.scatter(
+            [p.preach_score for p in points],
+            [p.fan_response_rate for p in points],
+            s=[12 + 400 * p.inbound_engagers / biggest for p in points],
+            color=colour,
+            alpha=0.6,
+            edgecolors="white",
+            linewidths=0.5,
+            label=f"{tier} ({len(points)})",
         )
+    firing = [p for p in data.points if p.firing]
+    ax.scatter(
+        [p.preach_score for p in firing],
+        [p.fan_response_rate for p in firing],
+        s=[40 + 400 * p.inbound_engagers / biggest for p in firing],
+        facecolors="none",
+        edgecolors=ALERT_RED,
+        linewidths=1.4,
+        label=f"fired a one-way alert ({len(firing)})",
+    )
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("Preaching: share of posts and bios that preach engagement (mean over windows)")
+    ax.set_ylabel("Practice: fan response rate (mean over windows)")
+    ax.set_title(f"Preaching versus practice: {len(data.points)} accounts (dot size: inbound engagers)")
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
 
 
-def _day(ms: float) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%m-%d %H:%M")
+def _tick_labels(data: ReportData, counts: list[tuple[str, int]]) -> list[str]:
+    return [f"{tier}\nn={count:,}" for tier, count in counts]
 
 
-def _time_axis(draw: ImageDraw.ImageDraw, frame: Frame, start: float, end: float, ticks: int = 5) -> None:
-    x0, _, x1, y1 = frame.plot
-    for i in range(ticks + 1):
-        t = start + (end - start) * i / ticks
-        x = x0 + (x1 - x0) * i / ticks
-        draw.line([(x, y1), (x, y1 + 4)], fill=INK)
-        draw.text((x - 28, y1 + 6), _day(t), fill=INK, font=FONT)
-
-
-def _axes(draw: ImageDraw.ImageDraw, frame: Frame, title: str, span: tuple[float, float]) -> None:
-    """Title, plot border and the event-time axis every chart shares."""
-    x0, y0, x1, y1 = frame.plot
-    draw.text((frame.left + 10, frame.top + 8), title, fill=INK, font=FONT)
-    draw.rectangle([x0, y0, x1, y1], outline=INK)
-    _time_axis(draw, frame, *span)
-
-
-def line_chart(
-    draw: ImageDraw.ImageDraw,
-    frame: Frame,
-    title: str,
-    series: dict[str, list[tuple[float, float]]],
-    span: tuple[float, float],
-) -> None:
-    """Ratios (0..1) over event time, one line per series, legend on the right."""
-    x0, y0, x1, y1 = frame.plot
-    for i in range(5):
-        y = y1 - (y1 - y0) * i / 4
-        draw.line([(x0, y), (x1, y)], fill=GRID)
-        draw.text((x0 - 36, y - 6), f"{25 * i}%", fill=INK, font=FONT)
-    _axes(draw, frame, title, span)
-    start, end = span
-    width = max(end - start, 1)
-    for n, (name, points) in enumerate(series.items()):
-        colour = PALETTE[n % len(PALETTE)]
-        xy = [(x0 + (x1 - x0) * (t - start) / width, y1 - (y1 - y0) * max(0.0, min(1.0, v))) for t, v in points]
-        if len(xy) > 1:
-            draw.line(xy, fill=colour, width=2)
-        for x, y in xy if len(xy) < 40 else ():
-            draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
-        draw.line([(x1 + 12, y0 + 12 + 16 * n), (x1 + 30, y0 + 12 + 16 * n)], fill=colour, width=3)
-        draw.text((x1 + 36, y0 + 6 + 16 * n), name, fill=INK, font=FONT)
-
-
-def timeline(
-    draw: ImageDraw.ImageDraw,
-    frame: Frame,
-    title: str,
-    rows: dict[str, list[tuple[float, float]]],
-    span: tuple[float, float],
-) -> None:
-    """One row per account; a red span from each firing to its resolution (or the end of the data)."""
-    x0, y0, x1, y1 = frame.plot
-    _axes(draw, frame, title, span)
-    start, end = span
-    width = max(end - start, 1)
-    if not rows:
-        draw.text((x0 + 10, y0 + 10), "no alert in this run", fill=INK, font=FONT)
+def _boxes(ax: Axes, data: ReportData, figure: str, scale: float = 1.0) -> None:
+    shown = [(tier, summary.figures[figure]) for tier, summary in data.tiers.items() if summary.figures[figure].sample]
+    if not shown:
+        ax.text(0.5, 0.5, "no windows with a value", ha="center", va="center", transform=ax.transAxes)
         return
-    step = (y1 - y0) / len(rows)
-    for i, (account, spans) in enumerate(rows.items()):
-        y = y0 + step * i
-        draw.text((frame.left + 4, y + step / 2 - 6), account[:9], fill=INK, font=FONT)
-        if i:
-            draw.line([(x0, y), (x1, y)], fill=GRID)
-        for a, b in spans:
-            xa = x0 + (x1 - x0) * (a - start) / width
-            xb = max(xa + 2, x0 + (x1 - x0) * (b - start) / width)
-            draw.rectangle([xa, y + step * 0.2, xb, y + step * 0.8], fill=PALETTE[1])
+    boxes = ax.boxplot(
+        [[v * scale for v in sample.sample] for _, sample in shown],
+        patch_artist=True,
+        widths=0.6,
+        flierprops={"markersize": 2, "alpha": 0.3},
+        medianprops={"color": "black"},
+        showmeans=True,  # a figure that is mostly 0 has a flat box: the mean shows how much is not
+        meanprops={"marker": "D", "markerfacecolor": "white", "markeredgecolor": "black", "markersize": 5},
+    )
+    for patch, (tier, _) in zip(boxes["boxes"], shown, strict=True):
+        patch.set_facecolor(TIER_COLOURS.get(tier, "#cccccc"))
+        patch.set_alpha(0.6)
+    ax.set_xticks(range(1, len(shown) + 1), _tick_labels(data, [(tier, s.count) for tier, s in shown]))
 
 
-def canvas(width: int, height: int) -> tuple[Image.Image, ImageDraw.ImageDraw]:
-    image = Image.new("RGB", (width, height), BACKGROUND)
-    return image, ImageDraw.Draw(image)
+def draw_tiers(fig: Figure | SubFigure, data: ReportData) -> None:
+    """The essay's tiers: one box plot per figure, a box per tier, the windows counted under each box."""
+    axes = fig.subplots(2, 3)
+    for ax, (figure, label) in zip(axes.flat, TIER_FIGURES, strict=True):
+        _boxes(ax, data, figure)
+        ax.set_title(label, fontsize=10)
+        ax.set_ylim(-0.03, 1.03)
+    fig.suptitle(
+        "The tiers: distributions over account windows (n = windows with a value; diamond = mean)", fontweight="bold"
+    )
+
+
+def draw_response(ax: Axes, data: ReportData) -> None:
+    """How fast accounts answer, by tier: the distribution of each window's median response time, in hours."""
+    _boxes(ax, data, RESPONSE_SECONDS, scale=1 / 3600)
+    ax.set_yscale("log")
+    ax.set_ylabel("Median response time (hours, log scale)")
+    ax.set_title("Response time by tier (windows with an answered engager)")
+
+
+def draw_timeline(ax: Axes, accounts: Sequence[AlertedAccount], data: ReportData, title: str) -> None:
+    """Alerts over time: one row per account, its firing spans as red bars, its resolutions as green ticks."""
+    for row, account in enumerate(accounts):
+        ax.broken_barh(
+            [(_dates([start])[0], max(stop - start, 1) / _DAY_MS) for start, stop in account.spans],
+            (row - 0.35, 0.7),
+            facecolors=ALERT_RED,
+            alpha=0.8,
+        )
+        resolved = [c.window_end_ms for c in account.changes if c.status != FIRING]
+        if resolved:
+            ax.plot(_dates(resolved), [row] * len(resolved), "|", color=RESOLVED_GREEN, markersize=12, mew=2)
+    ax.set_yticks(range(len(accounts)), [f"{a.account_id} ({a.tier})" for a in accounts], fontsize=8)
+    ax.set_ylim(len(accounts) - 0.5, -0.5)
+    ax.set_xlim(*_dates([data.first_end_ms, max(data.last_end_ms, data.first_end_ms + 1)]))
+    _time_axis(ax)
+    ax.set_xlabel("Window end (UTC)")
+    ax.set_title(title)
+    ax.legend(
+        handles=[
+            Rectangle((0, 0), 1, 1, color=ALERT_RED, alpha=0.8, label="firing"),
+            Line2D([], [], color=RESOLVED_GREEN, marker="|", linestyle="none", markersize=10, mew=2, label="resolved"),
+        ],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=8,
+    )
+
+
+def draw_drilldown(top: Axes, bottom: Axes, account: AlertedAccount, data: ReportData) -> None:
+    """One alerted account over its windows: inbound engagers, response rate against the alert thresholds."""
+    config = data.config
+    ends = _dates([w[0] for w in account.series])
+    top.plot(ends, [w[1] for w in account.series], color="#1f77b4", linewidth=1.2, label="inbound engagers")
+    top.axhline(config.min_inbound, color=THRESHOLD_GREY, linestyle=":", label=f"--min_inbound {config.min_inbound}")
+    rated = [(end, w[2]) for end, w in zip(ends, account.series, strict=True) if w[2] is not None]
+    bottom.plot([e for e, _ in rated], [r for _, r in rated], color="#1f77b4", linewidth=1.2, label="response rate")
+    bottom.axhline(
+        config.max_response_rate, color=ALERT_RED, linestyle="--", label=f"fires below {config.max_response_rate:.0%}"
+    )
+    bottom.axhline(
+        config.resolve_response_rate,
+        color=RESOLVED_GREEN,
+        linestyle="--",
+        label=f"resolves at {config.resolve_response_rate:.0%}",
+    )
+    for ax in (top, bottom):
+        for start, stop in account.spans:
+            ax.axvspan(*_dates([start, stop]), color=ALERT_RED, alpha=0.08)
+        for change in account.changes:
+            colour = ALERT_RED if change.status == FIRING else RESOLVED_GREEN
+            ax.axvline(_dates([change.window_end_ms])[0], color=colour, linewidth=1)
+        _time_axis(ax)
+    top.set_ylabel("Inbound engagers")
+    top.set_title(f"{account.account_id} ({account.tier}): its windows; alert changes as vertical lines")
+    top.legend(loc="upper left", fontsize=8)
+    bottom.set_ylabel("Response rate")
+    bottom.set_ylim(-0.03, 1.03)
+    bottom.set_xlabel("Window end (UTC)")
+    bottom.legend(loc="upper left", fontsize=8)
+
+
+def timeline_height(rows: int) -> float:
+    return 1.2 + 0.28 * max(rows, 1)
+
+
+def report_figure(data: ReportData, first_page: Sequence[AlertedAccount], timeline_title: str) -> Figure:
+    """Every view in one tall figure (the PNG)."""
+    heights = [6.0, 7.0, 4.5, timeline_height(len(first_page))]
+    fig = Figure(figsize=(13, sum(heights)), layout="constrained")
+    scatter, tiers, response, timeline = cast(Sequence[SubFigure], fig.subfigures(4, 1, height_ratios=heights))
+    draw_scatter(scatter.subplots(), data)
+    draw_tiers(tiers, data)
+    draw_response(response.subplots(), data)
+    ax = timeline.subplots()
+    if first_page:
+        draw_timeline(ax, first_page, data, timeline_title)
+    else:
+        ax.set_axis_off()
+        ax.set_title("Alerts over time: no account fired")
+    return fig
+
+
+def save(fig: Figure, fmt: str, dpi: int = 100) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg" else None)
+    return buffer.getvalue()
