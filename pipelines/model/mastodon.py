@@ -96,9 +96,13 @@ def map_status(status: Any, instance: str, received_ms: int) -> Mapped:
     """One Status entity -> events (or a skip/dead letter). `instance` is the host that served it;
     `received_ms` bounds event times stamped in the future by a skewed server clock."""
     try:
-        return _map_status(status, instance, received_ms)
+        mapped = _map_status(status, instance, received_ms)
     except FrameError as error:
         return dead(error)
+    # Status ids are sortable numbers on Mastodon: the newest one delivered is where a REST gap fill resumes.
+    status_id = status.get("id")
+    mapped.cursor = int(status_id) if type(status_id) is str and status_id.isdigit() else None
+    return mapped
 
 
 def _map_status(status: Any, instance: str, received_ms: int) -> Mapped:
