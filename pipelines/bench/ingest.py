@@ -48,7 +48,7 @@ def synthetic_frames(
             yield json.dumps({"did": did, "time_us": time_us, "kind": "identity", "identity": {"did": did}})
             continue
         if roll < 0.04 or not posts:
-            collection, record = "app.bsky.feed.post", {"text": f"post {n} 💬", "langs": ["en"]}
+            collection, record = "app.bsky.feed.post", dict[str, Any](text=f"post {n} 💬", langs=["en"])
             if posts and rng.random() < 0.4:
                 parent = rng.choice(posts)
                 record["reply"] = {"root": {"uri": parent, "cid": "c"}, "parent": {"uri": parent, "cid": "c"}}
@@ -80,7 +80,7 @@ def synthetic_frames(
         else:
             collection, record, rkey = "app.bsky.actor.profile", {"description": f"bio {n}"}, "self"
         record = {"$type": collection, **record, "createdAt": _iso(time_us - 300_000)}
-        commit: dict[str, Any] = {"rev": rkey, "operation": "create", "collection": collection, "rkey": rkey}
+        commit: dict[str, Any] = {"rev": f"3lbz{n:09x}", "operation": "create", "collection": collection, "rkey": rkey}
         yield json.dumps({"did": did, "time_us": time_us, "kind": "commit", "commit": {**commit, "record": record}})
 
 
@@ -146,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         _serve_forever(args.serve)
         return 0
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=args.kafka_bootstrap)
+    if args.topic not in admin.list_topics():
+        admin.create_topics([NewTopic(args.topic, num_partitions=4, replication_factor=1)])
+    admin.close()
     server = subprocess.Popen(
         [sys.executable, "-m", "pipelines.bench.ingest", "--kafka_bootstrap", "-", "--serve", str(args.frames)],
         stdout=subprocess.PIPE,
@@ -159,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         command += ["--cursor", "0"]
         pin = ["taskset", "-c", "0"] if os.path.exists("/usr/bin/taskset") else []
         started = time.monotonic()
-        done = subprocess.run(["/usr/bin/time", "-v", *pin, *command], capture_output=True, text=True, check=True)
+        done = subprocess.run(["/usr/bin/time", "-v", *pin, *command], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"the ingester failed: {done.stderr[-2000:]}")
         elapsed = time.monotonic() - started - 2.0  # minus the idle wait that ends it
         rss_kb = next(int(line.split()[-1]) for line in done.stderr.splitlines() if "Maximum resident" in line)
         row = {"frames": args.frames, "seconds": round(elapsed, 2), "frames_per_s": round(args.frames / elapsed)}

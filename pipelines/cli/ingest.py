@@ -184,14 +184,23 @@ def main(argv: list[str] | None = None) -> int:
         server = serve_metrics(metrics, args.metrics_port)
     except OSError as error:
         fail(f"--metrics_port: cannot listen on 127.0.0.1:{args.metrics_port}: {error.strerror}")
-    sink = open_sink(args)
+    from kafka.errors import KafkaError
+
+    try:
+        sink = open_sink(args)
+    except KafkaError as error:
+        fail(f"--kafka_bootstrap: cannot reach Kafka at {args.kafka_bootstrap}: {error}")
     try:
         with stop.on_signals():
             delivery = run(args, sink, metrics, stop)
-    except ValueError as error:  # an unreadable state file: said in one line, nothing was read
-        fail(str(error))
-    finally:
         sink.close()
+    except ValueError as error:  # an unreadable state file, a refused token: said in one line
+        sink.close()
+        fail(str(error))
+    except KafkaError as error:  # the broker went away for longer than the producer waits: resume from the state
+        log(f"error: Kafka at {args.kafka_bootstrap}: {type(error).__name__}: {error}")
+        return 1
+    finally:
         if server is not None:
             server.shutdown()
     log(summary(metrics, delivery.delivered, stop.why or "stopped"))

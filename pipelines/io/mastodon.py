@@ -70,12 +70,12 @@ def _read_stream(client: Any, url: str, params: dict[str, str], out: queue.Queue
                 out.put(("end", f"HTTP {response.status_code}"))
                 return
             out.put(("open",))
-            name, data = "message", []
+            name, data = "message", list[str]()
             for line in response.iter_lines():
                 if line == "":
                     if data:
                         out.put(("event", name, "\n".join(data), int(time.time() * 1000)))
-                    name, data = "message", []
+                    name, data = "message", list[str]()
                 elif not line.startswith(":"):  # a line starting with ':' is a comment (the heartbeat)
                     key, _, value = line.partition(":")
                     value = value.removeprefix(" ")

@@ -253,13 +253,17 @@ def serve_metrics(metrics: IngestMetrics, port: int | None) -> Any:
 def summary(metrics: IngestMetrics, delivered: int, why: str) -> str:
     """The one line an ingester prints when it stops."""
     frames = int(metrics.value("reciprocity_ingest_frames_total"))
-    skipped = sum(int(s.value) for s in metrics.skipped.collect()[0].samples if s.name.endswith("_total"))
-    dead = sum(int(s.value) for s in metrics.dead_letters.collect()[0].samples if s.name.endswith("_total"))
+    skipped, dead = _total(metrics.skipped), _total(metrics.dead_letters)
     return (
         f"{metrics.source}: {frames:,} frames, {delivered:,} events delivered, {skipped:,} skipped, "
         f"{dead:,} dead letters, {int(metrics.value('reciprocity_ingest_duplicates_dropped_total')):,} duplicates "
         f"dropped, {int(metrics.value('reciprocity_ingest_reconnects_total')):,} reconnects ({why})"
     )
+
+
+def _total(counter: Any) -> int:
+    """The sum of a labelled counter over all its labels."""
+    return int(sum(s.value for metric in counter.collect() for s in metric.samples if s.name.endswith("_total")))
 
 
 def log(message: str) -> None:

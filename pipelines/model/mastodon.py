@@ -144,7 +144,6 @@ def _map_status(status: Any, instance: str, received_ms: int) -> Mapped:
     lang = text_or_none(status.get("language"))
     application = status.get("application")
     client = text_or_none(application.get("name")) if type(application) is dict else None
-    common = {"post_id": post_id, "lang": lang, "client": client, "followers_count": followers}
     target = None
     if status.get("in_reply_to_id") is not None or status.get("in_reply_to_account_id") is not None:
         target = reply_target(status, actor, instance)
@@ -157,10 +156,23 @@ def _map_status(status: Any, instance: str, received_ms: int) -> Mapped:
             target_account_id=target,
             parent_post_id=None if parent is None else f"{_local_id(parent, 'in_reply_to_id')}@{instance}",
             text=text,
-            **common,
+            post_id=post_id,
+            lang=lang,
+            client=client,
+            followers_count=followers,
         )
     else:
-        primary = SocialEvent(event_id, "POST", actor, time_ms, text=text, **common)
+        primary = SocialEvent(
+            event_id,
+            "POST",
+            actor,
+            time_ms,
+            text=text,
+            post_id=post_id,
+            lang=lang,
+            client=client,
+            followers_count=followers,
+        )
     events = [primary]
     mentions = status.get("mentions")
     seen = {target, actor}
@@ -172,7 +184,15 @@ def _map_status(status: Any, instance: str, received_ms: int) -> Mapped:
             seen.add(mentioned)
             events.append(
                 SocialEvent(
-                    f"{event_id}#mention:{mentioned}", "MENTION", actor, time_ms, target_account_id=mentioned, **common
+                    f"{event_id}#mention:{mentioned}",
+                    "MENTION",
+                    actor,
+                    time_ms,
+                    target_account_id=mentioned,
+                    post_id=post_id,
+                    lang=lang,
+                    client=client,
+                    followers_count=followers,
                 )
             )
     return Mapped(events=events, clamped=clamped)
