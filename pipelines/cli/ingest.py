@@ -156,15 +156,12 @@ def run(args: argparse.Namespace, sink: Sink, metrics: IngestMetrics, stop: Stop
             collections=args.collections,
             cursor=args.cursor,
             state_file=state,
-            idle_exit_s=args.idle_exit,
         )
         ingest_bluesky(options, delivery, stop, rng)
     elif args.source == "mastodon":
         from pipelines.io.mastodon import MastodonOptions, ingest_mastodon
 
-        ingest_mastodon(
-            MastodonOptions(args.instance, args.stream, args.token, state, args.idle_exit), delivery, stop, rng
-        )
+        ingest_mastodon(MastodonOptions(args.instance, args.stream, args.token, state), delivery, stop, rng)
     else:
         from pipelines.io.snap import ingest_snap
 
@@ -179,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     except OptionError as error:
         fail(str(error))
     metrics = IngestMetrics(args.source)
-    stop = Stop()
+    stop = Stop(args.idle_exit)
     try:
         server = serve_metrics(metrics, args.metrics_port)
     except OSError as error:

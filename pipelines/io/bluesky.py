@@ -29,7 +29,6 @@ class JetstreamOptions:
     collections: tuple[str, ...] = COLLECTIONS
     cursor: int | None = None  # an explicit start (microseconds); otherwise the state file's, otherwise live
     state_file: Path | None = None
-    idle_exit_s: float | None = None
     overlap_s: float = 3.0
     checkpoint_s: float = 5.0
     backoff_initial_s: float = 0.5
@@ -92,13 +91,7 @@ def ingest_bluesky(options: JetstreamOptions, delivery: Delivery, stop: Stop, rn
     delivery.cursor = checkpoints.resume(options.cursor)
     overlap_us = int(options.overlap_s * 1_000_000)
     first = options.cursor is not None  # an explicit --cursor is where the user asked to start, exactly
-    last_frame = time.monotonic()
     failures, connections, received = 0, 0, 0
-
-    def idle() -> bool:
-        if options.idle_exit_s is not None and time.monotonic() - last_frame >= options.idle_exit_s:
-            stop.set(f"no frame for {options.idle_exit_s:g}s")
-        return stop.requested
 
     try:
         while not stop.requested:
@@ -117,10 +110,10 @@ def ingest_bluesky(options: JetstreamOptions, delivery: Delivery, stop: Stop, rn
                         try:
                             frame = socket.recv(timeout=0.5)
                         except TimeoutError:
-                            idle()
+                            stop.idle()
                             checkpoints.maybe()
                             continue
-                        last_frame = time.monotonic()
+                        stop.frame()
                         received += 1
                         delivery.take(
                             map_frame(frame, options.max_backdate_ms), frame, f"{options.endpoint} frame {received}"
@@ -129,13 +122,13 @@ def ingest_bluesky(options: JetstreamOptions, delivery: Delivery, stop: Stop, rn
                             stop.set(f"{delivery.delivered} events delivered")
                         checkpoints.maybe()
             except (WebSocketException, OSError, TimeoutError) as error:
-                if idle():
+                if stop.idle():
                     break
                 failures += 1
                 delay = backoff_s(failures, options.backoff_initial_s, options.backoff_max_s, rng)
                 log(f"bluesky: connection lost ({type(error).__name__}: {error}); retrying in {delay:.1f}s")
                 checkpoints.maybe()
                 stop.sleep(delay)
-                idle()
+                stop.idle()
     finally:
         checkpoints.now()

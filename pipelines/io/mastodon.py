@@ -34,7 +34,6 @@ class MastodonOptions:
     stream: str = "public"
     token: str | None = None
     state_file: Path | None = None
-    idle_exit_s: float | None = None
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 60.0
 
@@ -134,18 +133,12 @@ def ingest_mastodon(options: MastodonOptions, delivery: Delivery, stop: Stop, rn
     path, params, _, _ = stream_endpoints(options.stream)
     headers = {"Authorization": f"Bearer {options.token}"} if options.token else {}
     timeout = httpx.Timeout(10.0, read=None)  # the stream may be quiet for long; idleness is ours to judge
-    last_frame = time.monotonic()
     failures, connections = 0, 0
 
     def checkpoint() -> None:
         delivery.sink.flush()  # first: the state file never runs ahead of what was delivered
         if delivery.cursor is not None:
             state.save({"last_status_id": delivery.cursor})
-
-    def idle() -> bool:
-        if options.idle_exit_s is not None and time.monotonic() - last_frame >= options.idle_exit_s:
-            stop.set(f"no frame for {options.idle_exit_s:g}s")
-        return stop.requested
 
     try:
         while not stop.requested:
@@ -162,7 +155,7 @@ def ingest_mastodon(options: MastodonOptions, delivery: Delivery, stop: Stop, rn
                     try:
                         item = events.get(timeout=0.5)
                     except queue.Empty:
-                        idle()
+                        stop.idle()
                         continue
                     if item[0] == "open":
                         connections += 1
@@ -171,7 +164,7 @@ def ingest_mastodon(options: MastodonOptions, delivery: Delivery, stop: Stop, rn
                             delivery.metrics.reconnects.labels(delivery.metrics.source).inc()
                     elif item[0] == "event":
                         _, name, data, received_ms = item
-                        last_frame = time.monotonic()
+                        stop.frame()
                         mapped = map_stream_event(name, data, options.host, received_ms)
                         delivery.take(mapped, data, f"{options.instance}{path} event {name}")
                         if delivery.done:
@@ -182,7 +175,7 @@ def ingest_mastodon(options: MastodonOptions, delivery: Delivery, stop: Stop, rn
                     else:
                         ended = item[1]
             checkpoint()
-            if stop.requested or idle():
+            if stop.requested or stop.idle():
                 break
             failures += 1
             delay = backoff_s(failures, options.backoff_initial_s, options.backoff_max_s, rng)

@@ -213,9 +213,21 @@ def backoff_s(failures: int, initial_s: float, max_s: float, rng: random.Random)
 class Stop:
     """Set by SIGTERM/SIGINT (or `--idle_exit`/`--max_events`); the read loops check it between frames."""
 
-    def __init__(self) -> None:
+    def __init__(self, idle_exit_s: float | None = None) -> None:
         self.requested = False
         self.why = ""
+        self.idle_exit_s = idle_exit_s
+        self.last_frame = time.monotonic()
+
+    def frame(self) -> None:
+        """A frame arrived: the idle clock starts again."""
+        self.last_frame = time.monotonic()
+
+    def idle(self) -> bool:
+        """Requests the stop once no frame came for `idle_exit_s` (--idle_exit); True when stopping."""
+        if self.idle_exit_s is not None and time.monotonic() - self.last_frame >= self.idle_exit_s:
+            self.set(f"no frame for {self.idle_exit_s:g}s")
+        return self.requested
 
     def set(self, why: str) -> None:
         if not self.requested:

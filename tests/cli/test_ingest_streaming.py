@@ -2,11 +2,6 @@
 windows and alerts equal the batch reference over the same mapped events."""
 
 import json
-import subprocess
-import sys
-import uuid
-
-from kafka.admin import KafkaAdminClient, NewTopic
 
 from pipelines.bench.ingest import JetstreamReplay
 from pipelines.cli.ingest import main
@@ -15,7 +10,7 @@ from pipelines.model.config import ReciprocityConfig
 from pipelines.model.events import SocialEvent, iso_utc
 from pipelines.model.reference import reference
 from pipelines.simulator import build_network, generate
-from tests.cli.test_streaming_job import ROOT, SMALL, read_back
+from tests.cli.test_streaming_job import SMALL, fresh_topics, read_back, run_streaming_job
 from tests.model.helpers import canonical
 
 
@@ -57,11 +52,7 @@ def frames_from(events: list[SocialEvent]) -> list[str]:
 
 
 def test_ingested_bluesky_frames_through_the_streaming_job_equal_the_batch_reference(broker, tmp_path):
-    suffix = uuid.uuid4().hex[:8]
-    topics = {name: f"{name}-{suffix}" for name in ("events", "windows", "alerts", "dead")}
-    admin = KafkaAdminClient(bootstrap_servers=broker)
-    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1) for topic in topics.values()])
-    admin.close()
+    suffix, topics = fresh_topics(broker)
     frames = frames_from(list(generate(build_network(SMALL))))
     mapped = [e for frame in frames for e in map_frame(frame).events]
     server = JetstreamReplay(frames)
@@ -70,35 +61,7 @@ def test_ingested_bluesky_frames_through_the_streaming_job_equal_the_batch_refer
         assert main([*argv, "--dead_letter_topic", topics["dead"], "--idle_exit", "1.5"]) == 0
     finally:
         server.close()
-    prism = (
-        subprocess.run(
-            ["bash", str(ROOT / "deploy" / "local" / "prism.sh")],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=900,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
-    command = [sys.executable, "-m", "pipelines.reciprocity", "--kafka_bootstrap", broker, "--until_end_offsets"]
-    command += ["--events_topic", topics["events"], "--windows_topic", topics["windows"]]
-    command += [
-        "--alerts_topic",
-        topics["alerts"],
-        "--dead_letter_topic",
-        topics["dead"],
-        "--group_id",
-        f"job-{suffix}",
-    ]
-    command += ["--min_inbound", "5", "--output", str(tmp_path / "out"), "--runner", "PrismRunner"]
-    done = subprocess.run(
-        [*command, f"--prism_location={prism}"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    done = run_streaming_job(broker, topics, f"job-{suffix}", tmp_path / "out")
     assert done.returncode == 0, done.stderr[-3000:]
     expected_windows, expected_alerts = reference(mapped, ReciprocityConfig(min_inbound=5))
     assert expected_windows and expected_alerts  # the comparison says something
