@@ -68,6 +68,12 @@ def build_parser() -> OptionParser:
     bluesky.add_argument("--endpoint", default=None, help="Jetstream subscribe URL (ws:// or wss://)")
     bluesky.add_argument("--collections", default=",".join(COLLECTIONS), help="comma-separated NSIDs (all five)")
     bluesky.add_argument("--cursor", type=_whole(0), help="replay from this time_us (default: the state file, or live)")
+    bluesky.add_argument(
+        "--followers_api", help="e.g. https://public.api.bsky.app: followers counts from profiles (off by default)"
+    )
+    bluesky.add_argument(
+        "--followers_rate", type=_positive_seconds, default=5.0, help="profile API requests a second at most (5)"
+    )
 
     mastodon = sources.add_parser("mastodon", parents=[common], help="Mastodon streaming API", allow_abbrev=False)
     mastodon.add_argument("--instance", required=True, help="e.g. https://mastodon.social")
@@ -120,6 +126,8 @@ def validate(args: argparse.Namespace) -> None:
                 f"--collections: unknown {unknown[0] if unknown else 'empty list'!r} (known: {', '.join(COLLECTIONS)})"
             )
         args.collections = wanted
+        if args.followers_api:
+            args.followers_api = _url(args.followers_api, ("http", "https"), "--followers_api")
     elif args.source == "mastodon":
         from pipelines.io.mastodon import stream_endpoints
 
@@ -157,7 +165,17 @@ def run(args: argparse.Namespace, sink: Sink, metrics: IngestMetrics, stop: Stop
             cursor=args.cursor,
             state_file=state,
         )
-        ingest_bluesky(options, delivery, stop, rng)
+        followers = None
+        if args.followers_api:
+            from pipelines.io.enrich import FollowersCache
+
+            followers = FollowersCache(args.followers_api, rate_per_s=args.followers_rate)
+            delivery.enrich = followers.fill
+        try:
+            ingest_bluesky(options, delivery, stop, rng)
+        finally:
+            if followers is not None:
+                followers.close()
     elif args.source == "mastodon":
         from pipelines.io.mastodon import MastodonOptions, ingest_mastodon
 

@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -114,6 +114,7 @@ class Delivery:
     sink: Sink
     metrics: IngestMetrics
     max_events: int | None = None
+    enrich: Callable[[list[SocialEvent]], None] | None = None  # e.g. followers counts (pipelines/io/enrich.py)
     delivered: int = 0
     cursor: int | None = None  # the latest source position taken (Jetstream time_us)
     _recent: dict[str, int] = field(default_factory=dict)  # event_id -> its frame's position, oldest first
@@ -161,6 +162,8 @@ class Delivery:
             fresh = fresh[: max(0, self.max_events - self.delivered)]
         if not fresh:
             return
+        if self.enrich is not None:
+            self.enrich(fresh)
         self.sink.events(fresh)
         self.delivered += len(fresh)
         for event in fresh:
