@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import random
+import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -129,11 +128,48 @@ class JetstreamReplay:
         self._thread.join(timeout=5)
 
 
+IDLE_EXIT_S = 2.0  # how the measured ingester ends: this long after the last frame, not counted
+
+
 def _serve_forever(count: int) -> None:
     """The child process of the bench: prints its URL, replays until killed."""
     server = JetstreamReplay(list(synthetic_frames(count)))
     print(server.url, flush=True)
     threading.Event().wait()
+
+
+def run_row(bootstrap: str, frames: int, topic: str = "bench-ingest") -> dict[str, Any]:
+    """Frames/s and peak RSS of `python -m pipelines.ingest bluesky` (pinned to one core) into the broker."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from pipelines.bench.__main__ import measure  # the bench's row runner (wall time, tree RSS)
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    if topic not in admin.list_topics():
+        admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])
+    admin.close()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.bench.ingest", "--kafka_bootstrap", "-", "--serve", str(frames)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        command = [sys.executable, "-m", "pipelines.ingest", "bluesky", "--endpoint", url, "--cursor", "0"]
+        command += ["--kafka_bootstrap", bootstrap, "--topic", topic, "--idle_exit", str(IDLE_EXIT_S)]
+        pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
+        row = measure([*pin, *command], f"Bluesky ingester, {frames:,} frames, 1 core")
+    finally:
+        server.kill()
+        server.wait()
+    seconds = row["seconds"] - IDLE_EXIT_S
+    return {
+        "frames": frames,
+        "seconds": round(seconds, 2),
+        "frames_per_s": round(frames / seconds),
+        "peak_rss_mib": round(row["peak_rss_bytes"] / 2**20),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,37 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         _serve_forever(args.serve)
         return 0
-    from kafka.admin import KafkaAdminClient, NewTopic
-
-    admin = KafkaAdminClient(bootstrap_servers=args.kafka_bootstrap)
-    if args.topic not in admin.list_topics():
-        admin.create_topics([NewTopic(args.topic, num_partitions=4, replication_factor=1)])
-    admin.close()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.bench.ingest", "--kafka_bootstrap", "-", "--serve", str(args.frames)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
-        command = [sys.executable, "-m", "pipelines.ingest", "bluesky", "--endpoint", url]
-        command += ["--kafka_bootstrap", args.kafka_bootstrap, "--topic", args.topic, "--idle_exit", "2"]
-        command += ["--cursor", "0"]
-        pin = ["taskset", "-c", "0"] if os.path.exists("/usr/bin/taskset") else []
-        started = time.monotonic()
-        done = subprocess.run(["/usr/bin/time", "-v", *pin, *command], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"the ingester failed: {done.stderr[-2000:]}")
-        elapsed = time.monotonic() - started - 2.0  # minus the idle wait that ends it
-        rss_kb = next(int(line.split()[-1]) for line in done.stderr.splitlines() if "Maximum resident" in line)
-        row = {"frames": args.frames, "seconds": round(elapsed, 2), "frames_per_s": round(args.frames / elapsed)}
-        row["peak_rss_mib"] = round(rss_kb / 1024)
-        summary_line = [line for line in done.stderr.splitlines() if line.startswith("bluesky:")]
-        print(json.dumps({**row, "summary": summary_line[-1] if summary_line else ""}))
-    finally:
-        server.kill()
-        server.wait()
+    print(json.dumps(run_row(args.kafka_bootstrap, args.frames, args.topic)))
     return 0
 
 
