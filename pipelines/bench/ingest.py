@@ -100,10 +100,17 @@ class JetstreamReplay:
             self.positions.append(last)
         self.drops = list(drop_after or [])
         self.requests: list[str] = []
-        self._server = serve(self._handle, "127.0.0.1", 0, max_size=None)
+        self._server = serve(self._handle, "127.0.0.1", 0, max_size=None, process_request=self._only_subscribe)
         self.url = f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}/subscribe"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+
+    @staticmethod
+    def _only_subscribe(connection: Any, request: Any) -> Any:
+        """Jetstream serves /subscribe; any other path is a 404, as a wrong --endpoint would meet."""
+        if not request.path.startswith("/subscribe"):
+            return connection.respond(404, "not found\n")
+        return None
 
     def _handle(self, socket: Any) -> None:
         from urllib.parse import parse_qs, urlsplit

@@ -84,7 +84,7 @@ class _Checkpoints:
 
 def ingest_bluesky(options: JetstreamOptions, delivery: Delivery, stop: Stop, rng: random.Random) -> None:
     """Reads Jetstream until `stop` (a signal, --idle_exit, --max_events); everything flushed on return."""
-    from websockets.exceptions import WebSocketException
+    from websockets.exceptions import InvalidStatus, WebSocketException
     from websockets.sync.client import connect
 
     checkpoints = _Checkpoints(options, delivery)
@@ -122,6 +122,9 @@ def ingest_bluesky(options: JetstreamOptions, delivery: Delivery, stop: Stop, rn
                             stop.set(f"{delivery.delivered} events delivered")
                         checkpoints.maybe()
             except (WebSocketException, OSError, TimeoutError) as error:
+                status = error.response.status_code if isinstance(error, InvalidStatus) else 0
+                if 400 <= status < 500 and status != 429:  # a wrong endpoint or request: retrying cannot help
+                    raise ValueError(f"--endpoint: {options.endpoint} answered HTTP {status}") from None
                 if stop.idle():
                     break
                 failures += 1

@@ -150,3 +150,12 @@ def test_recorded_frames_reach_the_events_topic_of_a_real_broker(replay, broker)
     assert all(m.key.decode() == e.actor_id for m, e in zip(messages, events, strict=True))
     dead = [wire.decode(m.value) for m in consume(dead_topic, len(DEAD))]
     assert sorted(record["raw"].decode() for _, record in dead) == sorted(FRAMES[n] for n in DEAD)
+
+
+def test_an_endpoint_that_refuses_the_request_stops_at_once_with_one_line(replay, tmp_path, capsys):
+    server = replay(FRAMES.values())
+    wrong = server.url.replace("/subscribe", "/nope")
+    with pytest.raises(SystemExit) as stopped:
+        main(["bluesky", "--endpoint", wrong, "--output", str(tmp_path / "o.jsonl")])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == f"error: --endpoint: {wrong} answered HTTP 404\n"
