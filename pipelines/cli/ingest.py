@@ -205,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         sink = open_sink(args)
     except KafkaError as error:
         fail(f"--kafka_bootstrap: cannot reach Kafka at {args.kafka_bootstrap}: {error}")
+    except OSError as error:
+        fail(f"--output: cannot write {args.output!r}: {error.strerror}")
     try:
         with stop.on_signals():
             delivery = run(args, sink, metrics, stop)

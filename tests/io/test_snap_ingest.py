@@ -55,3 +55,12 @@ def test_the_real_mathoverflow_file_replays_directly(tmp_path):
 def test_bad_options(tmp_path):
     done = ingest("--input", str(tmp_path / "none.txt"), "--as", "REPLY", "--output", str(tmp_path / "o.jsonl"))
     assert (done.returncode, done.stderr) == (2, f"error: --input: no such file '{tmp_path / 'none.txt'}'\n")
+
+
+def test_an_output_that_cannot_be_written_is_one_line(tmp_path):
+    source = tmp_path / "edges.txt"
+    source.write_text("1 2 3\n")
+    (tmp_path / "file").write_text("")
+    done = ingest("--input", str(source), "--as", "REPLY", "--output", str(tmp_path / "file" / "o.jsonl"))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"error: --output: cannot write '{tmp_path / 'file' / 'o.jsonl'}': ")
