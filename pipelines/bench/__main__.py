@@ -11,12 +11,14 @@ noisy, ratios much less so.
 The streaming rows (pipelines/bench/streaming.py) feed the local Kafka broker (started here when it is not
 running) at a fixed rate while the streaming job runs on Prism, and check its output against a batch
 replay of the same events. They use the same simulator and seed over 2 days rather than 7, so that windows
-close often enough to measure latency within a minute. `--no-streaming` skips them.
+close often enough to measure latency within a minute. The same broker then takes the Bluesky ingester's row
+(pipelines/bench/ingest.py: Jetstream frames per second on one core, and its RSS). `--no-streaming` skips them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -24,11 +26,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.bench.ingest import run_row as ingest_row
 from pipelines.bench.streaming import BENCH_CONFIG, StreamingResult, prism_path
 from pipelines.bench.streaming import run as streaming_run
 from pipelines.io.avro import write_events
@@ -47,6 +51,7 @@ TARGETS = {
     "stream_alert_latency_p99_s": 10.0,
     "report_seconds": 60.0,
     "report_peak_rss_gib": 2.0,
+    "ingest_frames_per_s": 5_000,
 }
 LOWER_IS_BETTER = ("times_floor", "peak_rss_gib", "stream_alert_latency_p99_s", "report_seconds", "report_peak_rss_gib")
 
@@ -174,18 +179,24 @@ FLINK_BLOCKED = (
 )
 
 
-def run_streaming(events: int, rate: float, seed: int) -> StreamingResult | None:
-    """The Prism streaming row against the local broker (started here if it is not running)."""
+@contextlib.contextmanager
+def local_broker() -> Iterator[str]:
+    """The local broker's bootstrap address; started here (and stopped after) when it is not running."""
     script = ROOT / "deploy" / "local" / "kafka.sh"
     running = subprocess.run(["bash", str(script), "status"], capture_output=True, check=False).returncode == 0
     if not running:
         subprocess.run(["bash", str(script), "up"], check=True, capture_output=True)
     try:
-        print(f"  streaming: {events:,} events at {rate:,.0f}/s through Kafka and Prism ...", file=sys.stderr)
-        return streaming_run("127.0.0.1:9092", events, rate, prism_path(), BENCH_CONFIG, seed=seed, days=2)
+        yield "127.0.0.1:9092"
     finally:
         if not running:
             subprocess.run(["bash", str(script), "down"], check=False, capture_output=True)
+
+
+def run_streaming(bootstrap: str, events: int, rate: float, seed: int) -> StreamingResult | None:
+    """The Prism streaming row against the local broker."""
+    print(f"  streaming: {events:,} events at {rate:,.0f}/s through Kafka and Prism ...", file=sys.stderr)
+    return streaming_run(bootstrap, events, rate, prism_path(), BENCH_CONFIG, seed=seed, days=2)
 
 
 def print_streaming(result: StreamingResult) -> None:
@@ -274,10 +285,12 @@ def main(argv: list[str] | None = None) -> int:
         naive_command += ["--direct_num_workers", str(args.workers), "--direct_running_mode", "multi_processing"]
     rows["naive_subset"] = measure(naive_command, f"naive SlidingWindows on the first {subset_events} events")
 
-    streaming = None
+    streaming, ingest = None, None
     if args.streaming:
         stream_events = args.stream_events or (100_000 if args.quick else 300_000)
-        streaming = run_streaming(stream_events, args.stream_rate, args.seed)
+        with local_broker() as bootstrap:
+            streaming = run_streaming(bootstrap, stream_events, args.stream_rate, args.seed)
+            ingest = ingest_row(bootstrap, 50_000 if args.quick else 200_000)
 
     def rate(row: str, n: int = events) -> float:
         return n / rows[row]["seconds"]
@@ -302,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         figures["stream_events_per_s"] = streaming.produced_rate if kept_up else streaming.consumed_rate
         figures["stream_alert_latency_p99_s"] = streaming.alert_latency_p99_s or float("inf")
+    if ingest is not None:
+        figures["ingest_frames_per_s"] = ingest["frames_per_s"]
     met = {
         "replay_events_per_s": figures["replay_events_per_s"] >= TARGETS["replay_events_per_s"],
         "ratio_5min_over_24h": figures["ratio_5min_over_24h"] >= TARGETS["ratio_5min_over_24h"],
@@ -328,6 +343,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     if streaming is not None:
         print_streaming(streaming)
+    if ingest is not None:
+        met["ingest_frames_per_s"] = figures["ingest_frames_per_s"] >= TARGETS["ingest_frames_per_s"]
+        print(
+            f"Bluesky ingester into Kafka, one core: {ingest['frames_per_s']:,} frames/s "
+            f"({ingest['frames']:,} frames), peak RSS {ingest['peak_rss_mib']} MiB"
+        )
     print()
     print(f"{'figure':<30} {'measured':>10} {'target':>10}  met")
     for key, target in TARGETS.items():
@@ -349,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
             "prism": asdict(streaming) if streaming is not None else None,
             "flink": FLINK_BLOCKED,
         },
+        "ingest": ingest,
     }
     path = results / f"bench-{stamp}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")

@@ -9,28 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.io.dead_letters import dead_letter
 from pipelines.model.events import ContractError, event_from_record
 
 NAMESPACE = "reciprocity"
 DEAD_LETTER = "dead_letter"
 SUPPORTED_SUFFIXES = (".avro", ".jsonl", ".json")
-
-
-def dead_letter(reason: str, source: str, raw: bytes | str) -> dict[str, Any]:
-    """The DeadLetter record (schemas/DeadLetter.avsc)."""
-    return {
-        "reason": reason.splitlines()[0] if reason else "unknown",
-        "source": source,
-        "raw": raw.encode("utf-8") if isinstance(raw, str) else bytes(raw),
-        "seen_at": int(time.time() * 1000),
-    }
 
 
 def expand_inputs(pattern: str) -> list[str]:

@@ -1,7 +1,8 @@
 """Puts SocialEvents on the events topic: Avro single-object messages keyed by actor_id, rate-limited.
 
-Used by `python -m pipelines.simulate --to-kafka ...` (the simulator, live event times) and
-`python -m pipelines.load ...` (a file, event times as recorded).
+Used by `python -m pipelines.simulate --to-kafka ...` (the simulator, live event times),
+`python -m pipelines.load ...` (a file, event times as recorded) and `python -m pipelines.ingest ...` (live
+Bluesky/Mastodon streams, through `new_producer` and `send_event`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from pipelines.io import wire
 from pipelines.model.events import SocialEvent
@@ -28,6 +30,18 @@ def paced(events: Iterable[SocialEvent], rate: float | None, live: bool) -> Iter
         yield event
 
 
+def new_producer(bootstrap: str) -> Any:
+    """The events producer: every message acknowledged by all in-sync replicas, batched for throughput."""
+    from kafka import KafkaProducer
+
+    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024)
+
+
+def send_event(producer: Any, topic: str, event: SocialEvent) -> None:
+    """One event as an Avro single-object message keyed by its actor (an account's events stay in order)."""
+    producer.send(topic, key=event.actor_id.encode(), value=wire.encode(event.to_record(), "SocialEvent"))
+
+
 def produce(
     events: Iterable[SocialEvent],
     bootstrap: str,
@@ -37,13 +51,11 @@ def produce(
     progress: bool = True,
 ) -> int:
     """Sends every event; returns how many. Waits for the broker's acknowledgement of all of them."""
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024)
+    producer = new_producer(bootstrap)
     count, last_report, started = 0, time.monotonic(), time.monotonic()
     try:
         for event in paced(events, rate, live):
-            producer.send(topic, key=event.actor_id.encode(), value=wire.encode(event.to_record(), "SocialEvent"))
+            send_event(producer, topic, event)
             count += 1
             now = time.monotonic()
             if progress and now - last_report >= 1.0:

@@ -206,3 +206,67 @@ def _beam_version() -> str:
         return version("apache-beam")
     except Exception:  # metadata missing in odd installs: the build info says so
         return "unknown"
+
+
+class IngestMetrics:
+    """The live ingesters' series (`python -m pipelines.ingest bluesky|mastodon|snap --metrics_port N`).
+
+    An ingester is one process, so it serves these itself. Labels are bounded: the source (bluesky, mastodon,
+    snap), the event type, and the mappers' fixed skip, dead-letter and clamp reasons.
+    """
+
+    def __init__(self, source: str, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.source = source
+        r = self.registry
+        self.frames = Counter(
+            "reciprocity_ingest_frames", "Frames received from a live source.", ["source"], registry=r
+        )
+        self.events = Counter(
+            "reciprocity_ingest_events", "Events delivered to the sink, by type.", ["source", "event_type"], registry=r
+        )
+        self.skipped = Counter(
+            "reciprocity_ingest_skipped",
+            "Well-formed frames that carry no event (deletes, identity changes, ...), by reason.",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "reciprocity_ingest_dead_letters",
+            "Malformed frames written to the dead-letter output, by reason class.",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.clamped = Counter(
+            "reciprocity_ingest_clamped_event_times",
+            "Events whose own timestamp was replaced by the service's (clock skew, backdating, missing), by reason.",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "reciprocity_ingest_duplicates_dropped",
+            "Events dropped because their event_id was already delivered (reconnection overlap).",
+            ["source"],
+            registry=r,
+        )
+        self.reconnects = Counter(
+            "reciprocity_ingest_reconnects",
+            "Connections re-established after a drop or an error.",
+            ["source"],
+            registry=r,
+        )
+        self.lag = Gauge(
+            "reciprocity_ingest_lag_seconds",
+            "Wall clock minus the event time of the latest event delivered.",
+            ["source"],
+            registry=r,
+        )
+        for event_type in sorted(EVENT_TYPES):
+            self.events.labels(source, event_type)
+        self.frames.labels(source)
+        self.duplicates.labels(source)
+        self.reconnects.labels(source)
+
+    def value(self, name: str, **labels: str) -> float:
+        """A sample's current value (0 when never set): for summaries and tests."""
+        return self.registry.get_sample_value(name, {"source": self.source, **labels}) or 0.0

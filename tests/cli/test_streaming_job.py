@@ -27,14 +27,18 @@ def read_back(broker: str, topic: str) -> list[dict]:
     return records
 
 
-def test_streaming_job_equals_the_batch_reference(broker, tmp_path):
+def fresh_topics(broker: str) -> tuple[str, dict[str, str]]:
+    """A random suffix and the job's four topics named with it, created with two partitions each."""
     suffix = uuid.uuid4().hex[:8]
     topics = {name: f"{name}-{suffix}" for name in ("events", "windows", "alerts", "dead")}
     admin = KafkaAdminClient(bootstrap_servers=broker)
     admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1) for topic in topics.values()])
     admin.close()
-    events = list(generate(build_network(SMALL)))
-    produce(events, broker, topics["events"], progress=False)
+    return suffix, topics
+
+
+def run_streaming_job(broker: str, topics: dict[str, str], group_id: str, out: Path) -> subprocess.CompletedProcess:
+    """The streaming job on Prism over `topics` (events, windows, alerts, dead) up to the end offsets."""
     prism = (
         subprocess.run(
             ["bash", str(ROOT / "deploy" / "local" / "prism.sh")],
@@ -63,11 +67,11 @@ def test_streaming_job_equals_the_batch_reference(broker, tmp_path):
             "--dead_letter_topic",
             topics["dead"],
             "--group_id",
-            f"job-{suffix}",
+            group_id,
             "--min_inbound",
             "5",
             "--output",
-            str(tmp_path / "out"),
+            str(out),
             "--runner",
             "PrismRunner",
             f"--prism_location={prism}",
@@ -77,6 +81,14 @@ def test_streaming_job_equals_the_batch_reference(broker, tmp_path):
         timeout=900,
         check=False,
     )
+    return done
+
+
+def test_streaming_job_equals_the_batch_reference(broker, tmp_path):
+    suffix, topics = fresh_topics(broker)
+    events = list(generate(build_network(SMALL)))
+    produce(events, broker, topics["events"], progress=False)
+    done = run_streaming_job(broker, topics, f"job-{suffix}", tmp_path / "out")
     assert done.returncode == 0, done.stderr[-3000:]
     expected_windows, expected_alerts = reference(events, ReciprocityConfig(min_inbound=5))
     assert canonical(read_back(broker, topics["windows"])) == canonical(expected_windows)

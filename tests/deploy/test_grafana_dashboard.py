@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.observability.metrics import ReciprocityMetrics
+from pipelines.observability.metrics import IngestMetrics, ReciprocityMetrics
 
 GRAFANA = Path(__file__).resolve().parents[2] / "deploy" / "grafana"
 DASHBOARD = json.loads((GRAFANA / "dashboards" / "reciprocity.json").read_text())
@@ -31,7 +31,16 @@ def exported_series() -> set[str]:
         counter.labels("x").inc()
     metrics.alerts.labels("firing", "leader").inc()
     metrics.consumer_lag.labels("t").set(1)
-    return {sample.name for family in metrics.registry.collect() for sample in family.samples}
+    ingest = IngestMetrics("bluesky")
+    for counter in (ingest.skipped, ingest.dead_letters, ingest.clamped):
+        counter.labels("bluesky", "x").inc()
+    ingest.lag.labels("bluesky").set(1)
+    return {
+        sample.name
+        for registry in (metrics.registry, ingest.registry)
+        for family in registry.collect()
+        for sample in family.samples
+    }
 
 
 def targets():

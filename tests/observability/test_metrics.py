@@ -89,3 +89,37 @@ def test_promtool_accepts_the_exposition(outputs):
     checked = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, check=False)
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
     assert checked.stdout.decode().strip() == ""  # no lint findings either
+
+
+def test_promtool_accepts_the_ingester_exposition():
+    from pipelines.io.social import Delivery
+    from pipelines.model.bluesky import map_frame
+    from pipelines.observability.metrics import IngestMetrics
+    from tests.fixtures.jetstream import FRAMES
+
+    metrics = IngestMetrics("bluesky")
+    delivery = Delivery(sink=_NullSink(), metrics=metrics)
+    for frame in FRAMES.values():
+        delivery.take(map_frame(frame), frame, "test")
+    metrics.reconnects.labels("bluesky").inc()
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: `bash deploy/local/install-tools.sh` installs it"
+    exposition = generate_latest(metrics.registry)
+    checked = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, check=False)
+    assert checked.returncode == 0 and checked.stdout.decode().strip() == "", checked.stdout.decode()
+    assert metrics.value("reciprocity_ingest_events_total", event_type="PROFILE") == 2
+    assert metrics.value("reciprocity_ingest_clamped_event_times_total", reason="future") == 1
+
+
+class _NullSink:
+    def events(self, events):
+        pass
+
+    def dead_letter(self, reason, source, raw):
+        pass
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
