@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,3 +62,64 @@ def local_broker() -> Iterator[LocalBroker]:
 def broker(local_broker: LocalBroker) -> str:
     """The bootstrap address of the real local broker."""
     return local_broker.bootstrap
+
+
+FLINK_SCRIPT = ROOT / "deploy" / "local" / "flink.sh"
+
+
+@dataclass(frozen=True)
+class LocalFlink:
+    """A Flink cluster of deploy/local/flink.sh: its REST address, home and the environment that started it."""
+
+    rest: str
+    home: Path
+    env: dict[str, str]
+
+    def script(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", str(FLINK_SCRIPT), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+
+
+def _free_port_pair() -> int:
+    """A port p with p+1 free too (flink.sh numbers the TaskManagers' metrics ports from the first)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two consecutive free ports")
+
+
+@pytest.fixture(scope="session")
+def flink_cluster() -> Iterator[LocalFlink]:
+    """A Flink 1.19 cluster of the test session's own, always (the tests kill its TaskManagers): 2 TaskManagers
+    with 2 slots, Beam's job server and worker pool, on free ports, in .cache/flink-test. The Flink jars are shared
+    with `make flink-up` (.cache/flink/dist), so they are downloaded once."""
+    home = ROOT / ".cache" / "flink-test"
+    env = {
+        **os.environ,
+        "FLINK_HOME": str(home),
+        "FLINK_DIST": str(ROOT / ".cache" / "flink" / "dist"),
+        "FLINK_TASKMANAGERS": "2",
+        "FLINK_REST_PORT": str(free_port()),
+        "FLINK_RPC_PORT": str(free_port()),
+        "FLINK_JM_METRICS_PORT": str(free_port()),
+        "FLINK_TM_METRICS_PORT": str(_free_port_pair()),
+        "BEAM_WORKER_POOL_PORT": str(free_port()),
+        "BEAM_JOB_PORT": str(free_port()),
+        "BEAM_ARTIFACT_PORT": str(free_port()),
+        "BEAM_EXPANSION_PORT": str(free_port()),
+        "FLINK_PYTHON": sys.executable,
+    }
+    cluster = LocalFlink(f"127.0.0.1:{env['FLINK_REST_PORT']}", home, env)
+    cluster.script("down", timeout=120)  # a previous session's, killed before it could stop it
+    started = cluster.script("up", timeout=900)
+    assert started.returncode == 0, started.stderr[-3000:]
+    try:
+        yield cluster
+    finally:
+        cluster.script("down", timeout=120)

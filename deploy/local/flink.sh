@@ -34,6 +34,7 @@
 #   FLINK_PYTHON=<repo>/.venv/bin/python             runs the worker pool and its SDK workers (needs apache-beam
 #                                                    and this project: `make flink-up` creates .venv first)
 #   FLINK_HOME=<repo>/.cache/flink                   jars, config, logs, pid files, checkpoints, savepoints
+#   FLINK_DIST=$FLINK_HOME/dist                      the unpacked Flink jars (a test cluster shares make flink-up's)
 #   JAVA_HOME                                        otherwise `java` from PATH (17 is what is tested)
 set -euo pipefail
 
@@ -58,7 +59,7 @@ FLINK_PYTHON="${FLINK_PYTHON:-$ROOT/.venv/bin/python}"
 HOST=127.0.0.1
 REST="http://$HOST:$FLINK_REST_PORT"
 
-DIST="$FLINK_HOME/dist"
+DIST="${FLINK_DIST:-$FLINK_HOME/dist}"
 CONF="$FLINK_HOME/conf"
 WORK="$FLINK_HOME/tmp"
 PROC_HOME="$FLINK_HOME"
@@ -126,6 +127,7 @@ fetch_dist() {
   # source distribution (a minute) but installs nothing.
   local dl="$FLINK_HOME/download.$$" tmp="$DIST.tmp.$$" piplog="$FLINK_HOME/pip.log"
   rm -rf "$dl" "$tmp"
+  mkdir -p "$(dirname "$DIST")"
   if ! "$FLINK_PYTHON" -m pip download --no-deps --disable-pip-version-check \
       "apache-flink-libraries==$FLINK_LIBRARIES_VERSION" -d "$dl" >"$piplog" 2>&1; then
     tail -n 5 "$piplog" >&2; rm -rf "$dl"

@@ -26,6 +26,7 @@ import argparse
 import ipaddress
 import json
 import os
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,9 +50,15 @@ class RunnerOption:
 
 @dataclass
 class FlinkSubmission:
-    """Beam's arguments for a Flink submission, and what was chosen on the user's behalf (to be said)."""
+    """Beam's arguments for a Flink submission, and what was chosen on the user's behalf (to be said).
+
+    `drain_at_end`: a bounded streaming job (--until_end_offsets) that must be stopped once its data is done,
+    through the REST API at `flink_master`, where it runs as `job_name` (see pipelines/io/flink_rest.py)."""
 
     beam_args: list[str]
+    job_name: str
+    flink_master: str
+    drain_at_end: bool = False
     chosen: list[str] = field(default_factory=list)
 
 
@@ -150,6 +157,7 @@ def prepare(
     beam_args: Sequence[str],
     *,
     streaming: bool,
+    until_end: bool = False,
     flink_home: Path | None = None,
     describe: Callable[[str], list[RunnerOption]] = describe_options,
 ) -> FlinkSubmission:
@@ -160,9 +168,22 @@ def prepare(
     chosen: list[str] = []
     master = _flag_value(args, "flink_master") or "[auto]"
     job_endpoint = _flag_value(args, "job_endpoint")
+    job_name = _flag_value(args, "job_name")
+    if job_name is None:
+        # Unique, so that the REST API can tell this job from others on the cluster.
+        job_name = f"reciprocity-{uuid.uuid4().hex[:8]}"
+        args += ["--job_name", job_name]
+    drain = streaming and until_end
+    if drain and master in MAGIC_MASTERS:
+        raise OptionError(
+            "--until_end_offsets on Flink needs --flink_master HOST:PORT (the REST API), to end the job once its "
+            "data is done"
+        )
+    submission = FlinkSubmission(args, job_name, master, drain_at_end=drain, chosen=chosen)
     if _has_flag(args, "flink_submit_uber_jar") or _flag_value(args, "flink_job_server_jar"):
         # Beam starts (or bypasses) a job server of the user's choosing; nothing to find or ask beforehand.
-        return FlinkSubmission(_with_checkpointing(args, streaming, chosen), chosen)
+        submission.beam_args = _with_checkpointing(args, streaming, chosen)
+        return submission
     if job_endpoint is None:
         if master in MAGIC_MASTERS:
             raise OptionError(
@@ -189,7 +210,8 @@ def prepare(
         args += ["--job_endpoint", job_endpoint]
     declared = describe(job_endpoint)
     check_runner_options(args, declared)
-    return FlinkSubmission(_with_checkpointing(args, streaming, chosen), chosen)
+    submission.beam_args = _with_checkpointing(args, streaming, chosen)
+    return submission
 
 
 def _with_checkpointing(args: list[str], streaming: bool, chosen: list[str]) -> list[str]:
@@ -200,3 +222,14 @@ def _with_checkpointing(args: list[str], streaming: bool, chosen: list[str]) -> 
         )
         return [*args, f"--checkpointing_interval={DEFAULT_CHECKPOINTING_INTERVAL_MS}"]
     return args
+
+
+def finish_when_drained(submission: FlinkSubmission) -> str:
+    """Ends a bounded streaming job on Flink once its data is done (see pipelines/io/flink_rest.py); its state."""
+    from pipelines.io.flink_rest import FlinkRest
+
+    client = FlinkRest(submission.flink_master)
+    try:
+        return client.finish_when_drained(client.wait_for_job(submission.job_name))
+    finally:
+        client.close()

@@ -95,9 +95,14 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
             expand_inputs(job.input)  # fail now, with one line, rather than inside the runner
     except ValueError as error:
         cli_options.fail(str(error))
+    submission = None
     if flink.is_flink(beam_args):
         try:
-            submission = flink.prepare(beam_args, streaming=job.kafka is not None)
+            submission = flink.prepare(
+                beam_args,
+                streaming=job.kafka is not None,
+                until_end=job.kafka is not None and job.kafka.until_end_offsets,
+            )
         except ValueError as error:
             cli_options.fail(str(error))
         beam_args = submission.beam_args
@@ -120,6 +125,12 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
             handle.writelines(json.dumps(row) + "\n" for row in network.ground_truth())
         build(pipeline, SimulatedEvents(network), config, job.output)
     result = pipeline.run()
+    if submission is not None and submission.drain_at_end:
+        state = flink.finish_when_drained(submission)
+        print(
+            f"flink: job {submission.job_name} {state} (stopped with a drained savepoint once its data was done)",
+            file=sys.stderr,
+        )
     result.wait_until_finish()
 
     summary = summarize(job.output, job_counters(result), top=job.summary_top)
