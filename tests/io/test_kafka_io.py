@@ -289,6 +289,22 @@ def test_watermark_policy(current, max_event, caught_up, expected):
     assert next_watermark_ms(current, max_event, caught_up, now_ms=100_000, max_out_of_orderness_ms=5_000) == expected
 
 
+@pytest.mark.parametrize(
+    ("current", "max_event", "min_event", "caught_up", "expected"),
+    [
+        (None, 50_000, 10_000, False, 10_000),  # never past the earliest event the call emitted
+        (None, 50_000, 48_000, False, 45_000),  # a poll narrower than the out-of-orderness: the usual rule
+        (20_000, 50_000, 10_000, False, 20_000),  # still never backwards
+        (None, 30_000, 30_000, True, 30_000),  # caught up after emitting: not past that event either
+    ],
+)
+def test_watermark_never_passes_an_event_of_the_same_call(current, max_event, min_event, caught_up, expected):
+    got = next_watermark_ms(
+        current, max_event, caught_up, now_ms=100_000, max_out_of_orderness_ms=5_000, min_event_ms=min_event
+    )
+    assert got == expected
+
+
 class FakeFuture:
     def __init__(self, error: BaseException | None) -> None:
         self.error = error
