@@ -77,11 +77,17 @@ def default_threshold() -> float:
 
 
 @lru_cache(maxsize=1 << 16)
-def preach_probability(text: str | None) -> float:
-    """Probability that the text preaches engagement; 0 for no text."""
+def verdict(text: str | None) -> tuple[float, bool]:
+    """(probability that the text preaches engagement, whether it is a self-proclaimed expert's): one feature
+    pass per distinct text. (0, False) for no text."""
     if not text:
-        return 0.0
-    return model().score(extract(text))
+        return 0.0, False
+    features = extract(text)
+    return model().score(features), "self_proclaimed_expert" in features
+
+
+def preach_probability(text: str | None) -> float:
+    return verdict(text)[0]
 
 
 def is_preaching(text: str | None, threshold: float | None = None) -> bool:

@@ -16,12 +16,11 @@ are computed in one pass over its tokens.
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import cache, lru_cache
 
 import snowballstemmer
 
-from pipelines.model.lexicon import LEXICON_DIR
+from pipelines.model.lexicon import LEXICON_DIR, normalize
 
 
 def _words(text: str) -> frozenset[str]:
@@ -119,21 +118,6 @@ _NEGATED_CONTRAST = re.compile(
     r"|\b(?:not|pas|no|nicht|kein|nao|non) (?:a|an|the|just|un|une|des|du|una|um|uma|zu|nur|es|para|ai)\b"
 )
 _LINK = re.compile(r"https?://|www\.|\.(?:com|io|ly|fr|es|de|it|br)/")
-# Accent folding as one C-level translate: every Latin letter with a diacritic to its base letter, quotes straight.
-_FOLD = {
-    code: "".join(ch for ch in unicodedata.normalize("NFKD", chr(code)) if not unicodedata.combining(ch))
-    for code in range(0xC0, 0x250)
-}
-_FOLD.update({0xDF: "ss", 0x2019: "'", 0x2018: "'", 0x2BC: "'", 0xA0: " "})
-_FOLD_TABLE = str.maketrans(_FOLD)
-
-
-def fold(text: str) -> str:
-    """Lower case, Latin accents stripped, quotes straightened (the form every seed and pattern is written for)."""
-    lowered = text.lower()
-    return lowered if lowered.isascii() else lowered.translate(_FOLD_TABLE)
-
-
 SECOND_PERSON = {
     "en": _words("you your yours yourself ya"),
     "fr": _words("vous votre vos tu ton ta tes te toi"),
@@ -213,7 +197,7 @@ def _vocabulary() -> tuple[dict[str, dict[str, frozenset[str]]], dict[str, froze
         if len(parts) != 3 or not known_concept or (parts[1] not in STEMMERS and parts[1] != ANY_LANGUAGE):
             raise ValueError(f"preach_concepts.txt:{number}: expected 'concept<TAB>lang<TAB>words', got {line!r}")
         concept, lang, words = parts
-        for word in _TOKEN.findall(fold(words)):
+        for word in _TOKEN.findall(normalize(words)):
             if concept == NOT_A_CONCEPT:
                 excluded.setdefault(lang, set()).add(word)
             elif lang == ANY_LANGUAGE:
@@ -285,14 +269,14 @@ def language_index(text: str, packed: int, hint: str | None = None) -> int:
 
 
 def detect_language(text: str) -> str | None:
-    tokens = _TOKEN.findall(fold(text))
+    tokens = _TOKEN.findall(normalize(text))
     index = language_index(text.lower(), sum(token_readings(token)[0] for token in tokens))
     return None if index == ANYWHERE else LANGUAGES[index]
 
 
 def extract(text: str, lang: str | None = None) -> dict[str, float]:
     """The features present in `text` (absent ones are 0): concepts as 'concept:<name>', then the shapes."""
-    folded = fold(text)
+    folded = normalize(text)
     tokens = _TOKEN.findall(folded)
     infos = [token_readings(token) for token in tokens]
     index = language_index(text.lower(), sum(info[0] for info in infos), lang)

@@ -1,7 +1,8 @@
 import pytest
 
 from pipelines.model import preach_features as pf
-from pipelines.model.preach_features import FEATURES, detect_language, extract, fold, is_self_proclaimed_expert
+from pipelines.model.lexicon import normalize
+from pipelines.model.preach_features import FEATURES, detect_language, extract, is_self_proclaimed_expert
 
 
 def concepts(text):
@@ -115,7 +116,7 @@ def test_features_are_known_names_and_a_title_alone_is_no_feature():
 
 
 def test_folding_strips_latin_accents_and_keeps_emoji():
-    assert fold("Répondez À Vos Abonnés 🙏 Straße") == "repondez a vos abonnes 🙏 strasse"
+    assert normalize("Répondez À Vos Abonnés 🙏 Straße") == "repondez a vos abonnes 🙏 strasse"
 
 
 def test_a_bad_concepts_line_is_one_clear_error(tmp_path, monkeypatch):
