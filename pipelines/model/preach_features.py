@@ -103,9 +103,10 @@ HELPERS = frozenset({"title", "help"})
 FEATURES = tuple(f"concept:{name}" for name in CONCEPTS if name not in HELPERS) + SHAPES
 
 _TOKEN = re.compile(r"[a-z0-9]+")
-_CLAUSE = re.compile(r"[.,!?\n:;()]+|\s[-\u2013\u2014]\s")
+# The first word of every clause, in one pass: "Listen. Ask. Answer." -> listen, ask, answer.
+_CLAUSE_FIRST = re.compile(r"(?:^|[.,!?\n:;()]|\s[-\u2013\u2014]\s)[^a-z0-9]*([a-z0-9]+)")
 _LIST_LINE = re.compile(r"^\s*(?:\d{1,2}\s?[.)/]|[\u2022\u2713\u2714\u2705\u274c\u2718*\u2192\u27a1-])", re.MULTILINE)
-_BIG_NUMBER = re.compile(r"\b\d{1,3}(?:[.,\s]000)+\b|\b\d+\s?k\b")
+_BIG_NUMBER = re.compile(r"\d(?:[.,\s]?000)+\b|\d\s?k\b")  # 10.000, 200 000, 1000, 100k
 _MILLION = _words("million millions millionen milione milioni millon millones milhao milhoes")
 # Slogans set one thing against another: "a conversation, not a broadcast", "Replies > reach", "instead of".
 _CONTRAST_WORDS = _words(
@@ -173,6 +174,7 @@ LETTERS = {
     **dict.fromkeys("\u0153\u00ea\u00ee", "fr"),
 }
 LANGUAGES = tuple(STEMMERS)
+_LETTER = re.compile(f"[{''.join(LETTERS)}]")
 SECOND_PERSON_ANYWHERE = frozenset().union(*SECOND_PERSON.values())
 
 
@@ -256,9 +258,8 @@ def language_index(text: str, packed: int, hint: str | None = None) -> int:
     if hint and hint[:2].lower() in STEMMERS:
         return LANGUAGES.index(hint[:2].lower())
     if not text.isascii():
-        for letter, lang in LETTERS.items():
-            if letter in text:
-                packed += _LETTER_SCORE << (_FIELD * LANGUAGES.index(lang))
+        for letter in _LETTER.findall(text):
+            packed += _LETTER_SCORE << (_FIELD * LANGUAGES.index(LETTERS[letter]))
     mask = (1 << _FIELD) - 1
     best, best_score = ANYWHERE, 0
     for index in range(len(LANGUAGES)):
@@ -276,10 +277,11 @@ def detect_language(text: str) -> str | None:
 
 def extract(text: str, lang: str | None = None) -> dict[str, float]:
     """The features present in `text` (absent ones are 0): concepts as 'concept:<name>', then the shapes."""
-    folded = normalize(text)
+    lowered = text.lower()
+    folded = normalize(lowered)
     tokens = _TOKEN.findall(folded)
     infos = [token_readings(token) for token in tokens]
-    index = language_index(text.lower(), sum(info[0] for info in infos), lang)
+    index = language_index(lowered, sum(info[0] for info in infos), lang)
     you = SECOND_PERSON_ANYWHERE if index == ANYWHERE else SECOND_PERSON[LANGUAGES[index]]
     features: dict[str, float] = {}
     seen: set[str] = set()
@@ -305,9 +307,8 @@ def extract(text: str, lang: str | None = None) -> dict[str, float]:
     if second_person:
         features["second_person"] = 1.0
     if actions:
-        for clause in _CLAUSE.split(folded):
-            first = _TOKEN.search(clause)
-            if first is not None and token_readings(first.group())[1][index] & VERBS:
+        for first in _CLAUSE_FIRST.findall(folded):
+            if token_readings(first)[1][index] & VERBS:
                 features["imperative"] = 1.0
                 break
     if "?" in folded:
