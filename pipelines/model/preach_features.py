@@ -171,7 +171,7 @@ LETTERS = {
     **dict.fromkeys("\u00f1\u00bf\u00a1", "es"),
     **dict.fromkeys("\u00e3\u00f5", "pt"),
     **dict.fromkeys("\u00f2\u00ec", "it"),
-    **dict.fromkeys("\u0153\u00ea\u00ee", "fr"),
+    **dict.fromkeys("\u0153\u00ee", "fr"),  # not \u00ea: Portuguese writes it as often (voc\u00ea)
 }
 LANGUAGES = tuple(STEMMERS)
 _LETTER = re.compile(f"[{''.join(LETTERS)}]")
@@ -258,7 +258,7 @@ def language_index(text: str, packed: int, hint: str | None = None) -> int:
     if hint and hint[:2].lower() in STEMMERS:
         return LANGUAGES.index(hint[:2].lower())
     if not text.isascii():
-        for letter in _LETTER.findall(text):
+        for letter in set(_LETTER.findall(text)):
             packed += _LETTER_SCORE << (_FIELD * LANGUAGES.index(LETTERS[letter]))
     mask = (1 << _FIELD) - 1
     best, best_score = ANYWHERE, 0
@@ -349,4 +349,6 @@ def extract(text: str, lang: str | None = None) -> dict[str, float]:
 
 def is_self_proclaimed_expert(text: str | None, lang: str | None = None) -> bool:
     """A bio selling social-media or community expertise: an expert title with such an object."""
-    return bool(text) and "self_proclaimed_expert" in extract(text, lang)
+    if not text:
+        return False
+    return "self_proclaimed_expert" in extract(text, lang)

@@ -67,7 +67,7 @@ def _counts(account: str, events: list[SocialEvent], config: ReciprocityConfig) 
                 c.preaching_texts += 1
                 if latest_sermon is None or (e.event_time, e.text) > latest_sermon:
                     latest_sermon = (e.event_time, e.text)
-            if flags & EXPERT:
+            if flags & EXPERT and e.text is not None:  # EXPERT implies a text
                 c.expert_bios += 1
                 if latest_expert is None or (e.event_time, e.text) > latest_expert:
                     latest_expert = (e.event_time, e.text)
