@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 OUT ?= out/run
 ARGS ?=
 
-.PHONY: run report test lint tools bench bench-quick simulate clean kafka-up kafka-down flink-up flink-down
+.PHONY: run report test lint tools bench bench-quick simulate train-preach clean kafka-up kafka-down flink-up flink-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m pipelines.bench --quick $(ARGS)
+
+## train-preach: refit the preaching classifier on the corpus' train part, write its JSON, print the evaluation.
+train-preach: $(STAMP)
+	$(BIN)/python -m pipelines.cli.train_preach $(ARGS)
 
 simulate: $(STAMP)
 	$(BIN)/python -m pipelines.simulate --output .cache/sim/events.avro $(ARGS)

@@ -1,7 +1,8 @@
 """A deterministic synthetic social network with the behaviours of the essay, and its ground truth.
 
 A network is a set of *gurus* (accounts with an audience, each with a persona) and *fans*. Every simulated day,
-gurus post (preachers post engagement sermons in English and French), fans and peers engage with those posts,
+gurus post (preachers post engagement sermons in six languages and nine styles, drawn from the preaching
+corpus), fans and peers engage with those posts,
 and each guru answers according to its persona. Everything is drawn from `random.Random(seed, day)`, so a day
 can be generated on any worker and the whole stream is reproducible.
 
@@ -23,9 +24,11 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from pipelines.model.events import SocialEvent
+from pipelines.model.preach_corpus import load as load_corpus
 
 DAY_MS = 86_400_000
 EPOCH_MS = 1_767_571_200_000  # 2026-01-05T00:00:00Z, a Monday
@@ -55,20 +58,6 @@ PERSONA_MIX = {
     "two_way_rising": 3,
 }
 
-SERMONS_EN = (
-    "Talk with your audience, don't broadcast. Engagement is everything.",
-    "Reply to every comment. Social media is a conversation, not a broadcast.",
-    "If you want to grow, engage with your community every single day.",
-    "Stop broadcasting and start listening to your audience.",
-    "Build a community, not an audience: answer your followers.",
-    "Show up in the comments. Two-way conversations win.",
-)
-SERMONS_FR = (
-    "Parlez avec votre communauté, ne diffusez pas.",
-    "Répondez à chaque commentaire : les réseaux sociaux, c'est une conversation.",
-    "Engagez votre audience chaque jour, l'engagement est la clé.",
-    "Créez une communauté, écoutez vos abonnés.",
-)
 POSTS = (
     "New article on pricing strategy for early-stage startups.",
     "Three lessons from shipping our product this quarter.",
@@ -221,13 +210,13 @@ def generate_day(network: Network, day: int) -> Iterator[SocialEvent]:
             "PROFILE",
             guru.account_id,
             day_start + rng.randrange(0, 3_600_000),
-            text=_bio(guru, rng),
+            text=_bio(guru, rng, f"{config.seed}:{day}:{guru.account_id}"),
             followers_count=guru.followers,
         )
         for _ in range(_poisson(rng, config.posts_per_day)):
             t_post = day_start + rng.randrange(0, DAY_MS - 3_600_000)
             preaching = traits["preaches"] and rng.random() < 0.45
-            text = rng.choice(SERMONS_EN + SERMONS_FR) if preaching else rng.choice(POSTS)
+            text = _sermon(rng, f"{config.seed}:{day}:{counter}") if preaching else rng.choice(POSTS)
             post_id = f"p-{guru.account_id}-{day}-{counter}"
             yield event(
                 "POST",
@@ -328,14 +317,26 @@ def _poisson(rng: random.Random, mean: float) -> int:
     return k
 
 
-def _bio(guru: Guru, rng: random.Random) -> str:
+@cache
+def sermons() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(posts, bios) that preach: every style and language of the preaching corpus (pipelines/lexicons/
+    preach_corpus), so the simulated preachers speak the way people preach, not the way one classifier expects."""
+    corpus = load_corpus()
+    posts = tuple(e.text for e in corpus if e.label and e.kind != "bio")
+    bios = tuple(e.text for e in corpus if e.label and e.kind == "bio")
+    return posts, bios
+
+
+def _sermon(rng: random.Random, key: str, bio: bool = False) -> str:
+    """A preaching text drawn with its own generator: the day's generator makes the same one draw as when there
+    were ten sermons and two bios (so changing the texts changes no time, count or persona behaviour)."""
+    rng.randrange(2 if bio else 10)
+    return random.Random(f"sermon:{key}").choice(sermons()[1 if bio else 0])
+
+
+def _bio(guru: Guru, rng: random.Random, key: str) -> str:
     if guru.traits["preaches"]:
-        return rng.choice(
-            (
-                "Growth coach. Talk with your audience, don't broadcast.",
-                "Coach. Les réseaux sociaux, c'est une conversation.",
-            )
-        )
+        return _sermon(rng, key, bio=True)
     return rng.choice(("Founder. Writing about product.", "Fondatrice. J'écris sur le produit."))
 
 

@@ -16,6 +16,8 @@ TEXTS = (
     "Here is a proof sketch of the lemma.",
     "Grab my new book https://example.com/book",
     "merci 🙏",
+    "Social media strategist. I help brands turn followers into communities.",  # an expert bio (as PROFILE)
+    "Fitness coach in Bristol. Kettlebells, no nonsense.",
 )
 CLIENTS = (None, "web", "Buffer", "Hootsuite", "iPhone")
 FOLLOWERS = (None, 12, 9_999, 10_000, 150_000, 2_000_000)

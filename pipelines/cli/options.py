@@ -135,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--resolve_response_rate", type=_fraction, default=0.20)
     alerts.add_argument("--min_preach_score", type=_fraction, default=0.2)
     alerts.add_argument("--min_preaching_posts", type=_count(1), default=2)
+    alerts.add_argument(
+        "--min_preach_probability",
+        type=_fraction,
+        default=None,
+        help="a post or bio preaches when the classifier's probability reaches this "
+        "(default: the threshold chosen on the corpus' training part)",
+    )
     alerts.add_argument("--count_likes", action="store_true", help="count LIKE as an interaction")
 
     typology = parser.add_argument_group("typology")
@@ -206,7 +213,11 @@ def parse(argv: list[str]) -> tuple[JobOptions, ReciprocityConfig, list[str]]:
         tiers = TierThresholds(
             celebrity=parsed.celebrity_followers, leader=parsed.leader_followers, rising=parsed.rising_followers
         )
+        preach_probability = (
+            {} if parsed.min_preach_probability is None else {"min_preach_probability": parsed.min_preach_probability}
+        )
         config = ReciprocityConfig(
+            **preach_probability,
             window_ms=parsed.window,
             period_ms=parsed.period,
             min_inbound=parsed.min_inbound,

@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 from pipelines.model.config import ReciprocityConfig
+from pipelines.model.preach_classifier import preaching_reasons
 
 FIRING = "firing"
 RESOLVED = "resolved"
@@ -38,7 +39,10 @@ def make_alert(
     ignored_engagers: list[str],
     preaching_post: str | None,
     watchlisted: bool,
+    expert_bio: str | None = None,
 ) -> dict[str, Any]:
+    """The alert record (schemas/EngagementAlert.avsc). The evidence names the latest preaching text and the
+    classifier features that made it preaching, and the latest self-proclaimed expert's bio."""
     return {
         "alert_id": alert_id(window["account_id"], window["window_end"], status),
         "account_id": window["account_id"],
@@ -50,5 +54,7 @@ def make_alert(
             "ignored_engagers": ignored_engagers,
             "preaching_post": preaching_post,
             "watchlisted": watchlisted,
+            "preaching_features": preaching_reasons(preaching_post),
+            "expert_bio": expert_bio,
         },
     }

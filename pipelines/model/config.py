@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipelines.model.preach_classifier import default_threshold
 from pipelines.model.windows import format_duration
 
 DEFAULT_DELEGATION_CLIENTS: frozenset[str] = frozenset(
@@ -49,6 +50,9 @@ class ReciprocityConfig:
     resolve_response_rate: float = 0.20
     min_preach_score: float = 0.2
     min_preaching_posts: int = 2
+    # A post or bio preaches when the classifier's probability reaches this; the default is the threshold chosen
+    # on the corpus' training part (pipelines/lexicons/preach_model.json).
+    min_preach_probability: float = field(default_factory=default_threshold)
     count_likes: bool = False
     allowed_lateness_ms: int = 0
     tiers: TierThresholds = field(default_factory=TierThresholds)
@@ -65,7 +69,7 @@ class ReciprocityConfig:
             )
         if self.min_inbound < 1:
             raise ValueError(f"--min_inbound must be at least 1, got {self.min_inbound}")
-        for name in ("max_response_rate", "resolve_response_rate", "min_preach_score"):
+        for name in ("max_response_rate", "resolve_response_rate", "min_preach_score", "min_preach_probability"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"--{name} must be between 0 and 1, got {value}")

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pipelines.model.config import ReciprocityConfig
 from pipelines.model.events import SocialEvent
-from pipelines.model.lexicon import is_preaching, is_self_serving
+from pipelines.model.lexicon import is_self_serving
+from pipelines.model.preach_classifier import verdict
 
 # kinds
 INBOUND = 0  # counterpart engaged the account
@@ -29,6 +30,7 @@ SELF_SERVING = 4
 PROACTIVE = 8
 DELEGATED = 16
 PREACHING = 32
+EXPERT = 64  # a bio of a self-proclaimed (social-media or community) expert
 
 INTERACTION_TYPES = frozenset({"REPLY", "MENTION", "SHARE"})
 
@@ -55,6 +57,16 @@ def reply_flags(event: SocialEvent, config: ReciprocityConfig) -> int:
     return flags
 
 
+def text_flags(kind: str, text: str | None, config: ReciprocityConfig) -> int:
+    """PREACHING (and EXPERT for a bio) of a post or bio. A self-proclaimed expert's bio counts as preaching:
+    selling engagement expertise is preaching it, whatever the classifier's probability."""
+    probability, expert = verdict(text)
+    expert = expert and kind == "PROFILE"
+    if expert:
+        return PREACHING | EXPERT
+    return PREACHING if probability >= config.min_preach_probability else 0
+
+
 def route(event: SocialEvent, config: ReciprocityConfig) -> list[tuple[str, Contribution]]:
     """(account_id, contribution) pairs for one event; an interaction yields two."""
     t = event.event_time
@@ -78,7 +90,7 @@ def route(event: SocialEvent, config: ReciprocityConfig) -> list[tuple[str, Cont
             ),
         ]
     if kind == "POST" or kind == "PROFILE":
-        preaching = is_preaching(event.text)
+        flags = text_flags(kind, event.text, config)
         return [
             (
                 actor,
@@ -88,8 +100,8 @@ def route(event: SocialEvent, config: ReciprocityConfig) -> list[tuple[str, Cont
                     None,
                     None,
                     event.followers_count,
-                    PREACHING if preaching else 0,
-                    event.text if preaching else None,
+                    flags,
+                    event.text if flags else None,
                     eid,
                 ),
             )

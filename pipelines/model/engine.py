@@ -26,15 +26,15 @@ from pipelines.model.metrics import FAN_TIERS, PEER_TIERS, WindowCounts, should_
 from pipelines.model.windows import pane_of
 
 # Per-pane counters, summed over the window.
-POSTS, BIOS, PREACHING, REPLIES, SELF_SERVING, PROACTIVE, DELEGATED, SHARES, SHARES_OF_OTHERS = range(9)
-_N_COUNTERS = 9
+POSTS, BIOS, PREACHING, REPLIES, SELF_SERVING, PROACTIVE, DELEGATED, SHARES, SHARES_OF_OTHERS, EXPERT_BIOS = range(10)
+_N_COUNTERS = 10
 IGNORED_EVIDENCE = 5
 
 
 class _Pane:
     """One period of one account. Open while contributions may arrive, then summarised when sealed."""
 
-    __slots__ = ("counters", "index", "own_followers", "pairs", "preaching_text")
+    __slots__ = ("counters", "expert_bio", "index", "own_followers", "pairs", "preaching_text")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -44,6 +44,7 @@ class _Pane:
         # sealed: counterpart -> (first_in, first_answer_in_pane, first_out, followers)
         self.pairs: dict[str, Any] = {}
         self.preaching_text: tuple[int, str] | None = None
+        self.expert_bio: tuple[int, str] | None = None
 
     def seal(self) -> None:
         sealed = {}
@@ -136,6 +137,10 @@ class AccountEngine:
                 counters[PREACHING] += 1
                 if text is not None and (pane.preaching_text is None or (t, text) > pane.preaching_text):
                     pane.preaching_text = (t, text)  # the latest; ties broken by text, not arrival order
+            if flags & c.EXPERT:
+                counters[EXPERT_BIOS] += 1
+                if text is not None and (pane.expert_bio is None or (t, text) > pane.expert_bio):
+                    pane.expert_bio = (t, text)
         elif flags & c.SHARE:
             counters[SHARES] += 1
         return True
@@ -336,6 +341,7 @@ class AccountEngine:
             s[BIOS],  # bios
             s[PREACHING],  # preaching_texts
             self._followers_max[0][1] if self._followers_max else None,  # own_followers
+            s[EXPERT_BIOS],  # expert_bios
         )
 
     def _evaluate(self, end_ms: int, windows: list[Any], alerts: list[dict[str, Any]], runs: bool) -> bool:
@@ -361,6 +367,7 @@ class AccountEngine:
                     self._ignored_engagers(),
                     self._preaching_post(),
                     self.account_id in config.watchlist,
+                    self._expert_bio(),
                 )
             )
         return True
@@ -376,6 +383,10 @@ class AccountEngine:
 
     def _preaching_post(self) -> str | None:
         latest = max((p.preaching_text for p in self._window if p.preaching_text), default=None)
+        return latest[1] if latest else None
+
+    def _expert_bio(self) -> str | None:
+        latest = max((p.expert_bio for p in self._window if p.expert_bio), default=None)
         return latest[1] if latest else None
 
 

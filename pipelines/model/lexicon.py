@@ -1,4 +1,5 @@
-"""Text classifiers behind preach_score and self_serving_reply_share, driven by the data files in lexicons/."""
+"""The self-serving reply classifier (self_serving_reply_share), driven by lexicons/self_serving.txt; and the
+text normal form. Preaching is classified by pipelines/model/preach_classifier.py."""
 
 from __future__ import annotations
 
@@ -8,18 +9,23 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 LEXICON_DIR = Path(__file__).resolve().parent.parent / "lexicons"
-_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00a0": " "})
 _MENTION_OR_TAG = re.compile(r"[@#]\w+")
 _WORD = re.compile(r"[a-z0-9']+")
+# Accent folding as one C-level translate (texts are classified at routing, once per event): every Latin letter
+# with a diacritic to its base letter, curly quotes straightened. Other characters (emoji, other scripts) stay.
+_LATIN = [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)]
+_FOLD = {
+    code: "".join(c for c in unicodedata.normalize("NFKD", chr(code)) if not unicodedata.combining(c))
+    for code in _LATIN
+}
+_FOLD.update({0xDF: "ss", 0x2019: "'", 0x2018: "'", 0x2BC: "'", 0xA0: " "})
+_FOLD_TABLE = str.maketrans(_FOLD)
 
 
 def normalize(text: str) -> str:
-    """Lower case, accents stripped, quotes straightened: the form every lexicon pattern is written for."""
-    text = text.lower()
-    if text.isascii():  # the common case needs no Unicode decomposition
-        return text
-    decomposed = unicodedata.normalize("NFKD", text.translate(_QUOTES))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    """Lower case, accents stripped, quotes straightened: the form every lexicon pattern and seed is written for."""
+    lowered = text.lower()
+    return lowered if lowered.isascii() else lowered.translate(_FOLD_TABLE)
 
 
 def _rows(name: str) -> list[tuple[str, str]]:
@@ -35,11 +41,6 @@ def _rows(name: str) -> list[tuple[str, str]]:
 
 
 @cache
-def _preaching() -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{pattern})" for _, pattern in _rows("preaching.txt")))
-
-
-@cache
 def _self_serving() -> tuple[frozenset[str], re.Pattern[str]]:
     rows = _rows("self_serving.txt")
     thanks = frozenset(word for kind, value in rows if kind == "thanks" for word in value.split())
@@ -47,19 +48,7 @@ def _self_serving() -> tuple[frozenset[str], re.Pattern[str]]:
     return thanks, promo
 
 
-def preaching_languages() -> set[str]:
-    return {lang for lang, _ in _rows("preaching.txt")}
-
-
-# Shares, copy-pasted sermons and canned replies repeat texts verbatim: classify each text once.
-@lru_cache(maxsize=1 << 16)
-def is_preaching(text: str | None) -> bool:
-    """True when the text preaches engagement ("talk with your audience", "repondez a vos abonnes"...)."""
-    if not text:
-        return False
-    return _preaching().search(normalize(text)) is not None
-
-
+# Canned replies repeat texts verbatim: classify each text once.
 @lru_cache(maxsize=1 << 16)
 def is_self_serving(text: str | None) -> bool:
     """True for a reply that is only thanks (or emoji) or that promotes: a link, a sales line."""

@@ -35,6 +35,7 @@ WINDOW_FIELDS = (
     "replies",
     "posts",
     "is_preacher",
+    "self_proclaimed_expert",
 )
 
 
@@ -59,6 +60,7 @@ class WindowCounts:
     bios: int = 0
     preaching_texts: int = 0  # preaching posts and bios
     own_followers: int | None = None
+    expert_bios: int = 0  # bios of a self-proclaimed social-media or community expert (they count as preaching)
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -102,6 +104,7 @@ def window_record(
         "replies": c.replies,
         "posts": c.posts,
         "is_preacher": is_preacher(account_id, preach_score, c.preaching_texts, config),
+        "self_proclaimed_expert": c.expert_bios > 0,
     }
 
 

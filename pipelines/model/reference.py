@@ -13,9 +13,9 @@ from typing import Any
 
 from pipelines.model.alerts import FIRING, make_alert, next_status
 from pipelines.model.config import ReciprocityConfig
-from pipelines.model.contributions import is_interaction
+from pipelines.model.contributions import EXPERT, PREACHING, is_interaction, text_flags
 from pipelines.model.events import SocialEvent
-from pipelines.model.lexicon import is_preaching, is_self_serving
+from pipelines.model.lexicon import is_self_serving
 from pipelines.model.metrics import FAN_TIERS, PEER_TIERS, WindowCounts, should_publish, window_record
 from pipelines.model.windows import pane_of
 
@@ -32,6 +32,7 @@ def _counts(account: str, events: list[SocialEvent], config: ReciprocityConfig) 
     outs: dict[str, list[int]] = defaultdict(list)
     followers: dict[str, int | None] = defaultdict(lambda: None)
     latest_sermon: tuple[int, str] | None = None
+    latest_expert: tuple[int, str] | None = None
     for e in events:
         interaction = is_interaction(e, config)
         if interaction and e.target_account_id == account:
@@ -61,10 +62,15 @@ def _counts(account: str, events: list[SocialEvent], config: ReciprocityConfig) 
                 c.posts += 1
             else:
                 c.bios += 1
-            if e.text is not None and is_preaching(e.text):
+            flags = text_flags(e.event_type, e.text, config)
+            if flags & PREACHING and e.text is not None:  # PREACHING implies a text
                 c.preaching_texts += 1
                 if latest_sermon is None or (e.event_time, e.text) > latest_sermon:
                     latest_sermon = (e.event_time, e.text)
+            if flags & EXPERT and e.text is not None:  # EXPERT implies a text
+                c.expert_bios += 1
+                if latest_expert is None or (e.event_time, e.text) > latest_expert:
+                    latest_expert = (e.event_time, e.text)
     responses = []
     ignored = []
     for engager, t_in in first_in.items():
@@ -87,6 +93,7 @@ def _counts(account: str, events: list[SocialEvent], config: ReciprocityConfig) 
     evidence = {
         "ignored": [engager for _, engager in sorted(ignored)[:5]],
         "sermon": latest_sermon[1] if latest_sermon else None,
+        "expert": latest_expert[1] if latest_expert else None,
     }
     return c, evidence
 
@@ -119,6 +126,13 @@ def reference(
             if status is not None:
                 firing = status == FIRING
                 alerts.append(
-                    make_alert(window, status, evidence["ignored"], evidence["sermon"], account in config.watchlist)
+                    make_alert(
+                        window,
+                        status,
+                        evidence["ignored"],
+                        evidence["sermon"],
+                        account in config.watchlist,
+                        evidence["expert"],
+                    )
                 )
     return windows, alerts

@@ -16,6 +16,15 @@ def test_defaults():
     assert job.input is None and beam_args == []
 
 
+def test_preach_probability_defaults_to_the_trained_threshold():
+    from pipelines.model.preach_classifier import default_threshold
+
+    _, config, _ = parse(["--output", "out"])
+    assert config.min_preach_probability == default_threshold()
+    _, config, _ = parse(["--output", "out", "--min_preach_probability", "0.9"])
+    assert config.min_preach_probability == 0.9
+
+
 def test_beam_options_pass_through():
     _, _, beam_args = parse(["--output", "o", "--runner", "DirectRunner", "--direct_num_workers=2"])
     assert beam_args == ["--runner", "DirectRunner", "--direct_num_workers=2"]
@@ -37,6 +46,14 @@ def test_beam_options_pass_through():
         ),
         (["--output", "o", "--min_inbound", "many"], "--min_inbound: must be a whole number, got 'many'"),
         (["--output", "o", "--max_response_rate", "1.5"], "--max_response_rate: must be between 0 and 1, got 1.5"),
+        (
+            ["--output", "o", "--min_preach_probability", "2"],
+            "--min_preach_probability: must be between 0 and 1, got 2",
+        ),
+        (
+            ["--output", "o", "--min_preach_probability", "high"],
+            "--min_preach_probability: must be a number between 0 and 1, got 'high'",
+        ),
         (
             ["--output", "o", "--max_response_rate", "0.3"],
             "--resolve_response_rate (0.2) must be at least --max_response_rate (0.3)",

@@ -38,3 +38,31 @@ def test_alert_ids_are_deterministic_and_distinct():
         )
         == 4
     )
+
+
+def test_evidence_names_the_sermon_its_features_and_the_expert_bio():
+    from pipelines.model.engine import evaluate_account
+    from pipelines.model.events import SocialEvent
+    from tests.model.helpers import by_account
+
+    config = ReciprocityConfig(window_ms=3_600_000, period_ms=3_600_000, min_inbound=2, min_preaching_posts=2)
+    sermon = "Talk with your audience, don't broadcast!"
+    bio = "Social media strategist 📈 Helping brands turn followers into communities."
+    events = [
+        SocialEvent(event_id="b", event_type="PROFILE", actor_id="guru", event_time=1, text=bio),
+        SocialEvent(event_id="p", event_type="POST", actor_id="guru", event_time=2, text=sermon),
+        *(
+            SocialEvent(
+                event_id=f"r{i}", event_type="REPLY", actor_id=f"fan{i}", target_account_id="guru", event_time=3
+            )
+            for i in range(3)
+        ),
+    ]
+    windows, alerts = evaluate_account("guru", by_account(events, config)["guru"], config)
+    (window,) = windows
+    assert window["self_proclaimed_expert"] and window["is_preacher"] and window["preaching_posts"] == 2
+    (alert,) = alerts
+    evidence = alert["evidence"]
+    assert evidence["preaching_post"] == sermon
+    assert "concept:talk" in evidence["preaching_features"] and "concept:audience" in evidence["preaching_features"]
+    assert evidence["expert_bio"] == bio

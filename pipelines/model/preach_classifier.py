@@ -1,0 +1,101 @@
+"""The preaching classifier the pipeline runs: shipped logistic-regression weights over preach_features.
+
+The weights are data (pipelines/lexicons/preach_model.json), rebuilt from the corpus by `make train-preach`
+(pipelines/model/preach_training.py); scoring is a sum of the weights of the features present and a logistic, in
+plain Python, cached per text because shares, copy-pasted sermons and bios repeat texts verbatim.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
+
+from pipelines.model.lexicon import LEXICON_DIR
+from pipelines.model.preach_features import FEATURES, extract
+
+MODEL_PATH = LEXICON_DIR / "preach_model.json"
+EXPLAINED_FEATURES = 5
+
+
+@dataclass(frozen=True)
+class PreachModel:
+    """bias + sum of weights of the present features -> probability; preaching at or above `threshold`."""
+
+    bias: float
+    weights: dict[str, float]
+    threshold: float
+
+    def __post_init__(self) -> None:
+        unknown = set(self.weights) - set(FEATURES)
+        if unknown:
+            raise ValueError(f"preach model has weights for unknown features: {sorted(unknown)}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"preach model threshold must be between 0 and 1, got {self.threshold}")
+
+    def score(self, features: dict[str, float]) -> float:
+        weights = self.weights
+        z = self.bias
+        for name, value in features.items():
+            z += weights.get(name, 0.0) * value
+        return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
+
+    def reasons(self, features: dict[str, float], limit: int = EXPLAINED_FEATURES) -> list[str]:
+        """The features that pushed the text toward preaching, strongest first."""
+        pushes = [(self.weights.get(name, 0.0) * value, name) for name, value in features.items()]
+        return [name for push, name in sorted(pushes, key=lambda p: (-p[0], p[1])) if push > 0][:limit]
+
+    def to_json(self, extra: dict[str, Any]) -> str:
+        body = {
+            "bias": round(self.bias, 6),
+            "threshold": round(self.threshold, 6),
+            "weights": {name: round(self.weights[name], 6) for name in FEATURES if name in self.weights},
+            **extra,
+        }
+        return json.dumps(body, indent=1, ensure_ascii=False) + "\n"
+
+
+def load_model(path: Path = MODEL_PATH) -> PreachModel:
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+        return PreachModel(float(body["bias"]), {k: float(v) for k, v in body["weights"].items()}, body["threshold"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path.name}: not a preach model ({error})") from None
+
+
+@cache
+def model() -> PreachModel:
+    return load_model()
+
+
+def default_threshold() -> float:
+    """The probability threshold chosen on the corpus' training part (see preach_training.choose_threshold)."""
+    return model().threshold
+
+
+@lru_cache(maxsize=1 << 16)
+def verdict(text: str | None) -> tuple[float, bool]:
+    """(probability that the text preaches engagement, whether it is a self-proclaimed expert's): one feature
+    pass per distinct text. (0, False) for no text."""
+    if not text:
+        return 0.0, False
+    features = extract(text)
+    return model().score(features), "self_proclaimed_expert" in features
+
+
+def preach_probability(text: str | None) -> float:
+    return verdict(text)[0]
+
+
+def is_preaching(text: str | None, threshold: float | None = None) -> bool:
+    return preach_probability(text) >= (model().threshold if threshold is None else threshold)
+
+
+def preaching_reasons(text: str | None) -> list[str]:
+    """Evidence: the names of the features that made the text preaching (empty for no text)."""
+    if not text:
+        return []
+    return model().reasons(extract(text))

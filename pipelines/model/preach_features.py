@@ -1,0 +1,354 @@
+"""The features of the preaching classifier: what in a post or bio says "engage with your audience".
+
+A phrase list misses the ordinary ways people preach (advice about answering and commenting, slogans, numbered
+tips, rhetorical questions) in six languages. So a text is described by *concepts* (reply, comment, conversation,
+community, audience, reach, broadcast...) matched on Snowball stems of seed words (pipelines/lexicons/
+preach_concepts.txt, accent-folded), by the *shape* of advice (imperatives, second person, modals, tips, numbered
+lists, threads, rhetorical questions, hashtags, slogans' "X, not Y"), by *trap* concepts (weddings, the military,
+HR surveys, rate reports, customer service, thanks, offers) and, for bios, by an expert title with a social-media
+or community object (`self_proclaimed_expert`). Logistic-regression weights (pipelines/model/preach_classifier.py)
+combine them.
+
+Every text is classified once at routing, so the cost matters: stems are cached per token, and a text's features
+are computed in one pass over its tokens.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache, lru_cache
+
+import snowballstemmer
+
+from pipelines.model.lexicon import LEXICON_DIR, normalize
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+STEMMERS = {"en": "english", "fr": "french", "es": "spanish", "de": "german", "pt": "portuguese", "it": "italian"}
+ANY_LANGUAGE = "*"
+NOT_A_CONCEPT = "-"
+MIN_ROOT = 5  # a stem or seed this long also matches as a prefix (inflections, compounds, clitics)
+
+ACTIONS = frozenset({"engage", "reply", "comment", "talk", "ask", "listen"})
+VERBS = ACTIONS - {"engage"}  # "Engagement ..." opens many a sentence without telling anyone to do anything
+AUDIENCE = frozenset({"community", "audience", "people", "bond"})
+EXPERT_OBJECTS = frozenset({"platform", "social", "community", "audience", "engage", "talk", "bond"})
+CONCEPTS = (
+    "engage",
+    "reply",
+    "comment",
+    "talk",
+    "ask",
+    "listen",
+    "community",
+    "bond",
+    "audience",
+    "people",
+    "reach",
+    "broadcast",
+    "social",
+    "platform",
+    "growth",
+    "title",
+    "help",
+    "tips",
+    "modal",
+    "wedding",
+    "military",
+    "workplace",
+    "metric",
+    "service",
+    "thanks",
+    "offer",
+    "publish",
+    "inbox",
+    "host",
+    "nobody",
+    "everyone",
+    "please",
+    "event",
+    "school",
+)
+SHAPES = (
+    "actions_2",  # two different actions (answer and ask, comment and listen...)
+    "action_audience",  # an action aimed at people: the core of a sermon
+    "imperative",  # a clause opening on an action verb ("Reply.", "Répondez", "Antworte", "Risponda")
+    "repeated",  # one action said three times or more
+    "second_person",
+    "numbered",  # two or more list lines (1. / 2) / • / ✅)
+    "thread",
+    "question",
+    "rhetorical",  # a question about answering or about the audience
+    "hashtag",
+    "contrast",  # "X, not Y", "X > Y", "instead of"
+    "big_number",  # 10k, 100.000, a million: follower counts and reach
+    "percent",
+    "link",
+    "self_proclaimed_expert",  # an expert title with a social-media or community object
+    "trap_context",  # weddings, the military, HR, rates, service, thanks, offers, events, a link or a percentage
+    "clean_sermon",  # an action aimed at people, with no trap context
+    "people_over_reach",  # reach or follower counts set against people, talk or being heard
+    "unanswered",  # never/nobody/zero with answering or listening
+)
+TRAPS = frozenset(
+    {"wedding", "military", "workplace", "metric", "service", "thanks", "offer", "event", "please", "school"}
+)
+PEOPLE_SIDE = frozenset({"people", "audience", "bond", "talk", "listen", "nobody"})
+# Helper concepts that mean nothing alone: a title is only a sign as a self-proclaimed expert's (with a
+# social-media or community object), "help"/"teach" only inside such a bio.
+HELPERS = frozenset({"title", "help"})
+FEATURES = tuple(f"concept:{name}" for name in CONCEPTS if name not in HELPERS) + SHAPES
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+# The first word of every clause, in one pass: "Listen. Ask. Answer." -> listen, ask, answer.
+_CLAUSE_FIRST = re.compile(r"(?:^|[.,!?\n:;()]|\s[-\u2013\u2014]\s)[^a-z0-9]*([a-z0-9]+)")
+_LIST_LINE = re.compile(r"^\s*(?:\d{1,2}\s?[.)/]|[\u2022\u2713\u2714\u2705\u274c\u2718*\u2192\u27a1-])", re.MULTILINE)
+_BIG_NUMBER = re.compile(r"\d(?:[.,\s]?000)+\b|\d\s?k\b")  # 10.000, 200 000, 1000, 100k
+_MILLION = _words("million millions millionen milione milioni millon millones milhao milhoes")
+# Slogans set one thing against another: "a conversation, not a broadcast", "Replies > reach", "instead of".
+_CONTRAST_WORDS = _words(
+    "statt anstatt sondern sino bensi instead plutot invece vez versus vs rather prefer prefiero prefiro"
+    " preferisco prefere lieber meglio mieux less moins menos meno weniger"
+)
+_NEGATIONS = frozenset({"not", "pas", "no", "nicht", "kein", "keine", "nao", "non"})
+_NEGATED_CONTRAST = re.compile(
+    r",\s*(?:not|pas|no|nicht|kein|keine|nao|non)\b"
+    r"|\b(?:not|pas|no|nicht|kein|nao|non) (?:a|an|the|just|un|une|des|du|una|um|uma|zu|nur|es|para|ai)\b"
+)
+_LINK = re.compile(r"https?://|www\.|\.(?:com|io|ly|fr|es|de|it|br)/")
+SECOND_PERSON = {
+    "en": _words("you your yours yourself ya"),
+    "fr": _words("vous votre vos tu ton ta tes te toi"),
+    "es": _words("tu tus te ti usted ustedes vuestro vuestra vuestros os"),
+    "de": _words("du dein deine deinen deiner dich dir sie ihr ihre ihren euch eure euer"),
+    "pt": _words("voce voces seu sua seus suas te ti teu tua"),
+    "it": _words("tu tuo tua tuoi tue ti voi vostro vostra vi lei"),
+}
+# Words frequent in one language and rare in the others, and letters only some languages write: enough to
+# pick the stemmer of a short text (the event's `lang` is optional and often absent).
+_COMMON_WORDS = {
+    "en": _words(
+        "the and you your to of is it for that with are be this on if what why when how they them my i was just"
+        " don every never it's its have has had not but from at by or we our he she his her will would can"
+        " there their than then so do does did about into only also one all no yes"
+    ),
+    "fr": _words(
+        "le les et vous votre vos des une est pas pour qui avec ce au aux je ne sur mais ou ils elle leur"
+        " tous chaque nous dans ca cette aussi tres du sont etre avoir fait faire plus comme sans tout toute"
+        " ont mon ma mes ses son sa quand alors donc encore apres avant ici quoi rien"
+    ),
+    "es": _words(
+        "el los las y tus es una con para sus del al si como pero cuando alguien muy hay yo este"
+        " esta nadie cada ya les lo ser estar tiene tienes sin sobre entre tambien porque donde hasta nos"
+        " fue era son mas eso esto ese"
+    ),
+    "de": _words(
+        "der die das und du dein deine ist nicht mit ein eine zu sie ihr den dem auf ich wenn nie warum dir dich"
+        " wie hast bist auch noch jeden jede allen nur schon aber oder mein meine sind wird werden hat haben"
+        " von fur bei nach aus uber einen einem einer sich es im ist wir uns kein keine dann"
+    ),
+    "pt": _words(
+        "os voce seu sua com para um uma nao do da em no na mais eu ela eles todos quando so dos das pra"
+        " pro tem isso esse essa ja muito quem depois deles seus suas nos nas ao aos pelo pela sao foi ser"
+        " ter tambem sem sobre ate mesmo vai aqui"
+    ),
+    "it": _words(
+        "il lo gli tuo tua che per non del della sono di ai loro tutti anche mai piu chi cosa nel ho hai"
+        " questo questa perche qualcuno ogni alla dei delle sul fai sei suoi sue nei negli degli dalla"
+        " dal alle sulla essere fare hanno siamo ci ne gia sempre dopo molto"
+    ),
+}
+# Only the words of one language tell anything: a word common to two is dropped from both.
+STOPWORDS = {
+    lang: words - frozenset().union(*(other for name, other in _COMMON_WORDS.items() if name != lang))
+    for lang, words in _COMMON_WORDS.items()
+}
+LETTERS = {
+    **dict.fromkeys("\u00df\u00e4\u00f6\u00fc", "de"),
+    **dict.fromkeys("\u00f1\u00bf\u00a1", "es"),
+    **dict.fromkeys("\u00e3\u00f5", "pt"),
+    **dict.fromkeys("\u00f2\u00ec", "it"),
+    **dict.fromkeys("\u0153\u00ee", "fr"),  # not \u00ea: Portuguese writes it as often (voc\u00ea)
+}
+LANGUAGES = tuple(STEMMERS)
+_LETTER = re.compile(f"[{''.join(LETTERS)}]")
+SECOND_PERSON_ANYWHERE = frozenset().union(*SECOND_PERSON.values())
+
+
+@cache
+def _stemmer(lang: str) -> snowballstemmer.stemmer:
+    return snowballstemmer.stemmer(STEMMERS[lang])
+
+
+@cache
+def _vocabulary() -> tuple[dict[str, dict[str, frozenset[str]]], dict[str, frozenset[str]], dict[str, set[str]]]:
+    """Per language, stem or root -> concepts; the language-free words (platform names); per language, the
+    words that are no concept there."""
+    per_lang: dict[str, dict[str, set[str]]] = {lang: {} for lang in LANGUAGES}
+    anywhere: dict[str, set[str]] = {}
+    excluded: dict[str, set[str]] = {}
+    path = LEXICON_DIR / "preach_concepts.txt"
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        known_concept = parts[0] in CONCEPTS or parts[0] == NOT_A_CONCEPT
+        if len(parts) != 3 or not known_concept or (parts[1] not in STEMMERS and parts[1] != ANY_LANGUAGE):
+            raise ValueError(f"preach_concepts.txt:{number}: expected 'concept<TAB>lang<TAB>words', got {line!r}")
+        concept, lang, words = parts
+        for word in _TOKEN.findall(normalize(words)):
+            if concept == NOT_A_CONCEPT:
+                excluded.setdefault(lang, set()).add(word)
+            elif lang == ANY_LANGUAGE:
+                anywhere.setdefault(word, set()).add(concept)
+            else:
+                table = per_lang[lang]
+                table.setdefault(_stemmer(lang).stemWord(word), set()).add(concept)
+                if len(word) >= MIN_ROOT:
+                    table.setdefault(word, set()).add(concept)  # the seed itself prefixes compounds and hashtags
+    frozen = {lang: {key: frozenset(value) for key, value in table.items()} for lang, table in per_lang.items()}
+    return frozen, {key: frozenset(value) for key, value in anywhere.items()}, excluded
+
+
+_NONE: frozenset[str] = frozenset()
+_FIELD = 12  # bits per language in a token's packed language score (sums of 300+ tokens stay exact)
+_STOPWORD_SCORE, _CONCEPT_SCORE, _LETTER_SCORE = 3, 1, 6
+ANYWHERE = len(LANGUAGES)  # index of the union reading, for a text whose language nothing tells
+
+
+def concepts_of(token: str, lang: str) -> frozenset[str]:
+    """The concepts of one folded token read in `lang`: its stem, else the longest known root it starts with."""
+    per_lang, anywhere, excluded = _vocabulary()
+    found = anywhere.get(token)
+    if found is not None:
+        return found
+    if token in excluded.get(lang, ()):
+        return _NONE
+    table = per_lang[lang]
+    stem = _stemmer(lang).stemWord(token)
+    found = table.get(stem)
+    if found is not None:
+        return found
+    for word in (stem, token):
+        for end in range(len(word) - 1, MIN_ROOT - 1, -1):
+            found = table.get(word[:end])
+            if found is not None:
+                return found
+    return _NONE
+
+
+@lru_cache(maxsize=1 << 17)
+def token_readings(token: str) -> tuple[int, tuple[frozenset[str], ...]]:
+    """A token's concepts in each language (then their union), and how much it says each language: one
+    integer with a 12-bit field per language, so a text's language is one sum over its tokens."""
+    readings = tuple(concepts_of(token, lang) for lang in LANGUAGES)
+    score = 0
+    for index, lang in enumerate(LANGUAGES):
+        field = (_STOPWORD_SCORE if token in STOPWORDS[lang] else 0) + (_CONCEPT_SCORE if readings[index] else 0)
+        score += field << (_FIELD * index)
+    return score, (*readings, frozenset().union(*readings))
+
+
+def language_index(text: str, packed: int, hint: str | None = None) -> int:
+    """Which reading to use: the event's own `lang` when we stem it, else the language whose own common words,
+    concepts and letters the text holds most (the first on a tie); ANYWHERE when nothing tells."""
+    if hint and hint[:2].lower() in STEMMERS:
+        return LANGUAGES.index(hint[:2].lower())
+    if not text.isascii():
+        for letter in set(_LETTER.findall(text)):
+            packed += _LETTER_SCORE << (_FIELD * LANGUAGES.index(LETTERS[letter]))
+    mask = (1 << _FIELD) - 1
+    best, best_score = ANYWHERE, 0
+    for index in range(len(LANGUAGES)):
+        score = (packed >> (_FIELD * index)) & mask
+        if score > best_score:
+            best, best_score = index, score
+    return best
+
+
+def detect_language(text: str) -> str | None:
+    tokens = _TOKEN.findall(normalize(text))
+    index = language_index(text.lower(), sum(token_readings(token)[0] for token in tokens))
+    return None if index == ANYWHERE else LANGUAGES[index]
+
+
+def extract(text: str, lang: str | None = None) -> dict[str, float]:
+    """The features present in `text` (absent ones are 0): concepts as 'concept:<name>', then the shapes."""
+    lowered = text.lower()
+    folded = normalize(lowered)
+    tokens = _TOKEN.findall(folded)
+    infos = [token_readings(token) for token in tokens]
+    index = language_index(lowered, sum(info[0] for info in infos), lang)
+    you = SECOND_PERSON_ANYWHERE if index == ANYWHERE else SECOND_PERSON[LANGUAGES[index]]
+    features: dict[str, float] = {}
+    seen: set[str] = set()
+    action_counts: dict[str, int] = {}
+    for info in infos:
+        found = info[1][index]
+        if found:
+            seen |= found
+            for concept in found & ACTIONS:
+                action_counts[concept] = action_counts.get(concept, 0) + 1
+    for concept in seen - HELPERS:
+        features["concept:" + concept] = 1.0
+    words = set(tokens)
+    second_person = not you.isdisjoint(words)
+    actions = len(action_counts)
+    aimed = actions and (second_person or not AUDIENCE.isdisjoint(seen))
+    if actions >= 2:
+        features["actions_2"] = 1.0
+    if aimed:
+        features["action_audience"] = 1.0
+    if actions and max(action_counts.values()) >= 3:
+        features["repeated"] = 1.0
+    if second_person:
+        features["second_person"] = 1.0
+    if actions:
+        for first in _CLAUSE_FIRST.findall(folded):
+            if token_readings(first)[1][index] & VERBS:
+                features["imperative"] = 1.0
+                break
+    if "?" in folded:
+        features["question"] = 1.0
+        if aimed:
+            features["rhetorical"] = 1.0
+    if "\n" in folded and len(_LIST_LINE.findall(folded)) >= 2:
+        features["numbered"] = 1.0
+    if "\U0001f9f5" in text or "thread" in words or "hilo" in words or "1/" in folded:
+        features["thread"] = 1.0
+    if "#" in folded:
+        features["hashtag"] = 1.0
+    if (
+        not _CONTRAST_WORDS.isdisjoint(words)
+        or " > " in folded
+        or (not _NEGATIONS.isdisjoint(words) and _NEGATED_CONTRAST.search(folded))
+    ):
+        features["contrast"] = 1.0
+    if not _MILLION.isdisjoint(words) or _BIG_NUMBER.search(folded):
+        features["big_number"] = 1.0
+    if "%" in folded:
+        features["percent"] = 1.0
+    if "/" in folded and _LINK.search(folded):
+        features["link"] = 1.0
+    if "title" in seen and not EXPERT_OBJECTS.isdisjoint(seen):
+        features["self_proclaimed_expert"] = 1.0
+    trap = not TRAPS.isdisjoint(seen) or "percent" in features or "link" in features
+    if trap:
+        features["trap_context"] = 1.0
+    elif aimed:
+        features["clean_sermon"] = 1.0
+    if "reach" in seen and not PEOPLE_SIDE.isdisjoint(seen):
+        features["people_over_reach"] = 1.0
+    if "nobody" in seen and ("reply" in seen or "listen" in seen):
+        features["unanswered"] = 1.0
+    return features
+
+
+def is_self_proclaimed_expert(text: str | None, lang: str | None = None) -> bool:
+    """A bio selling social-media or community expertise: an expert title with such an object."""
+    if not text:
+        return False
+    return "self_proclaimed_expert" in extract(text, lang)

@@ -1,0 +1,127 @@
+"""The classifier's measured targets (issue #12) on the corpus' held-out part, and its shipped weights."""
+
+import json
+
+import pytest
+
+from pipelines.cli import train_preach
+from pipelines.model.preach_classifier import (
+    MODEL_PATH,
+    PreachModel,
+    default_threshold,
+    is_preaching,
+    load_model,
+    model,
+    preach_probability,
+    preaching_reasons,
+)
+from pipelines.model.preach_corpus import LANGUAGES, load, split
+from pipelines.model.preach_training import choose_threshold, evaluate
+
+
+@pytest.fixture(scope="module")
+def heldout():
+    return evaluate(model(), split(load(), "heldout"))
+
+
+def test_heldout_precision_and_recall_meet_the_targets(heldout):
+    assert heldout.overall.precision >= 0.95
+    assert heldout.overall.recall >= 0.90
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_heldout_recall_in_every_language(heldout, lang):
+    scores = heldout.per_language[lang]
+    assert scores.tp + scores.fn >= 20  # enough preaching texts to mean something
+    assert scores.recall >= 0.85
+
+
+def test_shipped_weights_are_a_fresh_fit_of_the_corpus(capsys):
+    # `make train-preach` is reproducible: refitting gives the same JSON byte for byte.
+    assert train_preach.main(["--check"]) == 0, capsys.readouterr().err
+    body = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    assert body["heldout"]["precision"] >= 0.95 and 0.0 < body["threshold"] < 1.0
+
+
+def test_check_fails_when_the_weights_were_edited(tmp_path, capsys):
+    edited = tmp_path / "model.json"
+    body = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    body["bias"] += 1.0
+    edited.write_text(json.dumps(body), encoding="utf-8")
+    assert train_preach.main(["--check", "--output", str(edited)]) == 1
+    assert "differs from a fresh fit" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the sermons the phrase list caught keep preaching
+        "Talk with your audience, don't broadcast!",
+        "Social media is a conversation, not a broadcast",
+        "Reply to every single comment you get",
+        "Répondez à chaque commentaire !",
+        "Parlez avec votre communauté, ne diffusez pas.",
+        "Responde a cada comentario",
+        "Beantworte jeden Kommentar",
+        # and the ordinary ways it missed
+        "3 tips:\n1. answer every DM\n2. comment on 10 posts a day\n3. ask your readers questions",
+        "Pessoas, não números. Conversas, não impressões.",
+        "Warum sollte dir jemand folgen, wenn du nie antwortest?",
+    ],
+)
+def test_sermons_preach(text):
+    assert is_preaching(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,
+        "",
+        "engage",
+        "We should engage the enemy at dawn",
+        "She said yes! Engaged to my best friend 💍",
+        "Our employee engagement survey closes Friday.",
+        "Q3 engagement rate: 2.4%, down from 2.9%.",
+        "Sorry about the delay, please DM us your order number.",
+        "Thanks for sharing, really useful!",
+        "I disagree with your proof of lemma 2",
+    ],
+)
+def test_traps_do_not_preach(text):
+    assert not is_preaching(text)
+
+
+def test_threshold_option_moves_the_decision():
+    text = "Show up in the comments. Two-way conversations win."
+    p = preach_probability(text)
+    assert is_preaching(text, threshold=p) and not is_preaching(text, threshold=min(1.0, p + 1e-9))
+    assert default_threshold() == model().threshold
+
+
+def test_reasons_name_the_features_that_made_it_preaching():
+    reasons = preaching_reasons("Talk with your audience, don't broadcast!")
+    assert "concept:talk" in reasons and "concept:audience" in reasons
+    assert len(reasons) <= 5
+    assert preaching_reasons(None) == []
+    # a trap's negative features are never given as reasons
+    assert "trap_context" not in preaching_reasons("Our engagement party is on Saturday")
+
+
+def test_model_file_errors_are_one_line(tmp_path):
+    bad = tmp_path / "m.json"
+    bad.write_text('{"bias": 0, "weights": {"nonsense": 1}, "threshold": 0.5}', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"^m.json: not a preach model \(.*unknown features"):
+        load_model(bad)
+    with pytest.raises(ValueError, match="threshold must be between 0 and 1"):
+        PreachModel(0.0, {}, 1.5)
+
+
+def test_threshold_rule_takes_the_highest_recall_at_the_precision_floor():
+    probabilities = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+    labels = [1, 1, 0, 1, 1, 0]
+    # at 0.5: 4 of 5 flagged are preaching (0.8 precision), recall 1.0; halfway to the next lower probability
+    assert choose_threshold(probabilities, labels, 0.8) == pytest.approx(0.45)
+    assert choose_threshold(probabilities, labels, 1.0) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="no threshold reaches precision"):
+        choose_threshold([0.9], [0], 0.5)

@@ -1,0 +1,130 @@
+import pytest
+
+from pipelines.model import preach_features as pf
+from pipelines.model.lexicon import normalize
+from pipelines.model.preach_features import FEATURES, detect_language, extract, is_self_proclaimed_expert
+
+
+def concepts(text):
+    return {name.removeprefix("concept:") for name in extract(text) if name.startswith("concept:")}
+
+
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        ("Répondez à vos abonnés", "reply"),  # accents folded, French stem
+        ("Je réponds toujours", "reply"),
+        ("Beantwortet jeden Kommentar", "comment"),
+        ("Die Kommentarspalte ist dein Wohnzimmer", "comment"),  # a German compound starts with the stem
+        ("Contéstales a todos los que te escriben", "reply"),  # a Spanish imperative with its clitic
+        ("Rispondete ai commenti", "comment"),
+        ("Interaja com a comunidade", "community"),
+        ("Engaging with followers", "engage"),
+        ("#CommunityBuilding matters", "community"),  # hashtags are words too
+        ("Grow on LinkedIn", "platform"),
+    ],
+)
+def test_concepts_match_inflections_on_stems(text, concept):
+    assert concept in concepts(text)
+
+
+def test_a_word_common_to_two_languages_only_counts_where_it_means_it():
+    # French "comment" is "how"; in English it is a comment.
+    assert "comment" not in concepts("Comment faire son levain maison : farine, eau et patience.")
+    assert "comment" in concepts("Leave a comment on every post, it is the best habit.")
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Répondez à chaque commentaire, c'est la base pour vous", "fr"),
+        ("Wenn du nie antwortest, warum sollte dir jemand folgen?", "de"),
+        ("La atención se alquila y la confianza se gana en las respuestas", "es"),
+        ("Perché qualcuno dovrebbe seguirti se non rispondi mai?", "it"),
+        ("Por que alguém seguiria você se você nunca responde?", "pt"),
+        ("Why would anyone follow you if you never answer them?", "en"),
+        ("Reply. Reply. Reply.", "en"),  # no common word: the language whose concepts it holds
+        ("Ok 🙏🙏", None),  # nothing tells: every language's reading is used
+    ],
+)
+def test_language_is_told_by_its_own_common_words(text, lang):
+    assert detect_language(text) == lang
+
+
+def test_advice_shapes():
+    assert "imperative" in extract("Listen. Ask. Answer. Repeat.")
+    assert "imperative" in extract("Ne publiez pas pour disparaître. Restez, lisez, répondez à chacun.")
+    assert "imperative" not in extract("Engagement photos are back from the photographer.")
+    assert "repeated" in extract("Reply. Reply. Reply. Then reply some more.")
+    assert "numbered" in extract("5 ways:\n1. Reply to comments\n2. Ask questions")
+    assert "numbered" not in extract("1. Reply to comments")
+    assert "thread" in extract("🧵 How I grew my audience")
+    assert "rhetorical" in extract("Why would anyone follow you if you never answer them?")
+    assert "rhetorical" not in extract("Which train did you take? Mine was cancelled again.")
+    assert "contrast" in extract("Social media is a dialogue, not a loudspeaker.")
+    assert "contrast" in extract("Menschen statt Zahlen.")
+    assert "contrast" in extract("Interaktion ist keine Kennzahl, sondern eine Haltung.")
+    assert "big_number" in extract("100 followers who talk with you beat 100k who scroll past")
+    assert "hashtag" in extract("Replies > reach #community")
+    assert "people_over_reach" in extract("Your reach doesn't matter if nobody feels heard.")
+    assert "unanswered" in extract("Why would they stay if you never answer?")
+
+
+def test_traps_are_named_and_silence_the_sermon_signal():
+    wedding = extract("Our engagement party is on Saturday, we got the ring!")
+    assert {"concept:wedding", "trap_context"} <= set(wedding)
+    assert "clean_sermon" not in wedding
+    survey = extract("Our employee engagement survey closes Friday, please fill it in.")
+    assert "concept:workplace" in survey and "trap_context" in survey
+    assert "link" in extract("Sign up here https://example.com/webinar")
+    assert "percent" in extract("Engagement rate was 2.4% this quarter")
+    assert "clean_sermon" in extract("Answer your followers, every single one of them.")
+
+
+@pytest.mark.parametrize(
+    "bio",
+    [
+        "Social media strategist 📈 Helping brands turn followers into communities.",
+        "Stratège social media. J'aide les marques à créer une communauté.",
+        "Coach de crecimiento en LinkedIn | Enseño a crear una audiencia comprometida.",
+        "Social-Media-Strategin. Ich helfe Marken, eine Community aufzubauen.",
+    ],
+)
+def test_self_proclaimed_experts(bio):
+    assert is_self_proclaimed_expert(bio)
+
+
+@pytest.mark.parametrize(
+    "bio",
+    [
+        None,
+        "",
+        "Fitness coach in Bristol. Kettlebells, mobility, no nonsense.",
+        "Tax consultant for freelancers and small businesses.",
+        "Community pharmacist. Hiking and bad puns.",  # a community word without an expert title
+        "Founder. Writing about product.",
+    ],
+)
+def test_other_bios_are_not_experts(bio):
+    assert not is_self_proclaimed_expert(bio)
+
+
+def test_features_are_known_names_and_a_title_alone_is_no_feature():
+    for text in ("Coach. Consultant. Expert.", "Talk with your audience, don't broadcast! #engagement"):
+        assert set(extract(text)) <= set(FEATURES)
+    assert "concept:title" not in FEATURES and "concept:title" not in extract("Coach. Consultant.")
+
+
+def test_folding_strips_latin_accents_and_keeps_emoji():
+    assert normalize("Répondez À Vos Abonnés 🙏 Straße") == "repondez a vos abonnes 🙏 strasse"
+
+
+def test_a_bad_concepts_line_is_one_clear_error(tmp_path, monkeypatch):
+    (tmp_path / "preach_concepts.txt").write_text("reply\txx\tanswer\n", encoding="utf-8")
+    monkeypatch.setattr(pf, "LEXICON_DIR", tmp_path)
+    pf._vocabulary.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"^preach_concepts.txt:1: expected 'concept<TAB>lang<TAB>words'"):
+            pf._vocabulary()
+    finally:
+        pf._vocabulary.cache_clear()
