@@ -25,7 +25,10 @@ RUN pip install --no-cache-dir . \
     && python -c "import apache_beam, pipelines.schemas; print('apache-beam', apache_beam.__version__)"
 
 # The worker pool starts each SDK worker as the plain `python` on PATH: this image's, which has apache-beam.
-RUN useradd --system --uid 10001 --create-home --home-dir /home/reciprocity reciprocity
+# /var/lib/reciprocity: where an ingester keeps its resume state. A fresh named volume mounted there takes this
+# directory's owner, so the unprivileged user can write it (Compose's ingest-bluesky service).
+RUN useradd --system --uid 10001 --create-home --home-dir /home/reciprocity reciprocity \
+    && install -d -o reciprocity -g reciprocity /var/lib/reciprocity
 USER 10001
 
 # Overridden per service: worker pool, exporter or submitter (see deploy/compose/compose.yaml).

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -86,12 +87,14 @@ def synthetic_frames(
 class JetstreamReplay:
     """A local Jetstream: replays `frames` from the `cursor` query parameter on (time_us >= cursor), then keeps
     the connection open and quiet. `drop_after` lists frame counts after which a connection is cut (one cut
-    per entry, in order): the disconnect tests."""
+    per entry, in order): the disconnect tests. `interval_s` paces the frames (0: as fast as the client reads),
+    so a replay can stand in for a live stream over wall time (the dashboard's live test)."""
 
-    def __init__(self, frames: list[str], drop_after: list[int] | None = None) -> None:
+    def __init__(self, frames: list[str], drop_after: list[int] | None = None, interval_s: float = 0.0) -> None:
         from websockets.sync.server import serve
 
         self.frames = frames
+        self.interval_s = interval_s
         self.positions = []
         last = 0
         for frame in frames:
@@ -121,14 +124,21 @@ class JetstreamReplay:
         start = 0
         if cursor:
             start = next((i for i, at in enumerate(self.positions) if at >= int(cursor[0])), len(self.frames))
+        from websockets.exceptions import ConnectionClosed
+
         cut = self.drops.pop(0) if self.drops else None
-        for sent, frame in enumerate(self.frames[start:]):
-            if cut is not None and sent == cut:
-                socket.close(1011, "replay server cut the connection")
-                return
-            socket.send(frame)
-        for _ in socket:  # stay open, quiet, until the client leaves
-            pass
+        try:
+            for sent, frame in enumerate(self.frames[start:]):
+                if cut is not None and sent == cut:
+                    socket.close(1011, "replay server cut the connection")
+                    return
+                socket.send(frame)
+                if self.interval_s:
+                    time.sleep(self.interval_s)
+            for _ in socket:  # stay open, quiet, until the client leaves
+                pass
+        except ConnectionClosed:  # the client left mid-replay (a paced replay outlives its ingester)
+            return
 
     def close(self) -> None:
         self._server.shutdown()

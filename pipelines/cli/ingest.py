@@ -61,7 +61,10 @@ def build_parser() -> OptionParser:
     run = common.add_argument_group("running")
     run.add_argument("--idle_exit", type=_positive_seconds, help="stop cleanly when no frame came for this long")
     run.add_argument("--max_events", type=_whole(1), help="stop cleanly after this many events")
-    run.add_argument("--metrics_port", type=_whole(1, 65535), help="serve /metrics on 127.0.0.1:PORT")
+    run.add_argument("--metrics_port", type=_whole(1, 65535), help="serve /metrics on --metrics_bind:PORT")
+    run.add_argument(
+        "--metrics_bind", default="127.0.0.1", help="address /metrics listens on (127.0.0.1; 0.0.0.0 in a container)"
+    )
     run.add_argument("--state_file", help="resume state (last position delivered), read at start, kept current")
 
     bluesky = sources.add_parser("bluesky", parents=[common], help="Bluesky Jetstream", allow_abbrev=False)
@@ -196,9 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     metrics = IngestMetrics(args.source)
     stop = Stop(args.idle_exit)
     try:
-        server = serve_metrics(metrics, args.metrics_port)
+        server = serve_metrics(metrics, args.metrics_port, args.metrics_bind)
     except OSError as error:
-        fail(f"--metrics_port: cannot listen on 127.0.0.1:{args.metrics_port}: {error.strerror}")
+        fail(f"--metrics_port: cannot listen on {args.metrics_bind}:{args.metrics_port}: {error.strerror}")
     from kafka.errors import KafkaError
 
     try:

@@ -255,13 +255,13 @@ class Stop:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
 
-def serve_metrics(metrics: IngestMetrics, port: int | None) -> Any:
-    """Serves /metrics on 127.0.0.1:port; returns the server (shut it down at the end) or None."""
+def serve_metrics(metrics: IngestMetrics, port: int | None, bind: str = "127.0.0.1") -> Any:
+    """Serves /metrics on bind:port; returns the server (shut it down at the end) or None."""
     if port is None:
         return None
     from prometheus_client import start_http_server
 
-    server, _thread = start_http_server(port, addr="127.0.0.1", registry=metrics.registry)
+    server, _thread = start_http_server(port, addr=bind, registry=metrics.registry)
     return server
 
 

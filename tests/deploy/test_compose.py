@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
+from pipelines.cli import ingest as ingest_cli
 from pipelines.cli import options as cli_options
 from pipelines.observability import exporter
 from tests.deploy.helpers import (
@@ -203,6 +204,21 @@ def test_the_submission_parses_and_points_at_the_services() -> None:
 def test_the_exporter_listens_beyond_loopback_inside_the_network() -> None:
     served = exporter.parse_options(command_of(SERVICES["exporter"])[3:])
     assert (served.bind, served.bootstrap) == ("0.0.0.0", "kafka:9092")
+
+
+def test_the_ingester_is_opt_in_parses_and_serves_its_metrics_inside_the_network() -> None:
+    service = SERVICES["ingest-bluesky"]
+    assert service["profiles"] == ["ingest"]  # it reads a public service: started only on request
+    argv = command_of(service)
+    assert argv[:3] == ["python", "-m", "pipelines.ingest"]
+    args = ingest_cli.build_parser().parse_args(argv[3:])
+    ingest_cli.validate(args)
+    assert (args.source, args.kafka_bootstrap, args.metrics_bind) == ("bluesky", "kafka:9092", "0.0.0.0")
+    assert {args.topic, args.dead_letter_topic} <= set(kafka_sh_topics())
+    assert f"127.0.0.1:{args.metrics_port}/metrics" in service["healthcheck"]["test"][-1]
+    mounts = dict(v.split(":")[:2] for v in service["volumes"])
+    assert str(Path(args.state_file).parent) in mounts.values(), "the resume state must outlive the container"
+    assert not {"ports", "network_mode"} & service.keys()
 
 
 def test_prometheus_scrapes_the_same_jobs_with_the_same_rules() -> None:

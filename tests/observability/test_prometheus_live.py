@@ -1,6 +1,8 @@
 """The Grafana dashboard against a real Prometheus: while a simulated stream flows through Kafka into the
-exporter, a Prometheus on loopback scrapes it, every dashboard query returns data through the HTTP API and the
-project's alert rules load and evaluate.
+exporter, and a real Bluesky ingester (`python -m pipelines.ingest bluesky --metrics_port`) reads a paced local
+Jetstream replay that cuts its connection now and then and carries malformed frames, a Prometheus on loopback
+scrapes both, every dashboard query returns data through the HTTP API and the project's alert rules load and
+evaluate.
 
 Why live: the unit tests check the exposition format, not that the dashboard's PromQL (names, labels,
 `rate()` over counters, histogram `_sum`/`_count`) matches what the exporter serves.
@@ -12,7 +14,9 @@ import json
 import math
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -27,6 +31,7 @@ import pytest
 import yaml
 from kafka import KafkaProducer
 
+from pipelines.bench.ingest import JetstreamReplay, synthetic_frames
 from pipelines.io import wire
 from pipelines.io.files import dead_letter
 from pipelines.model.config import ReciprocityConfig
@@ -40,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "reciprocity.json"
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 EXPORTER_JOB = "reciprocity-exporter"
+INGEST_JOB = "reciprocity-ingest"
 SCRAPE_S = 1
 # Grafana's $__rate_interval is max($__interval + scrape interval, 4 x scrape interval): with a 1 s scrape, 15 s
 # is what a ~14 s step gives, and it keeps several samples per window when a busy machine delays scrapes.
@@ -57,6 +63,14 @@ TICK_S = 0.25
 DEADLINE_S = 60.0
 # Dead letters of two reason classes flow steadily besides the events (the pipeline would produce them).
 DEAD_REASONS = ("not valid JSON: Expecting value", "late event: event_time falls in evaluated windows")
+# The ingester's live source: Jetstream frames 0.1 s of event time apart (so the 3 s reconnection overlap is 30
+# frames, replayed and dropped as duplicates), sent every 10 ms, the connection cut every 300 frames (about 3 s,
+# then the ingester's backoff), a malformed frame every 40: every ingester series moves within any 15 s window.
+# Synthetic frames carry deletes and identity events, which are skipped. 12,000 frames outlast the deadline.
+INGEST_FRAMES = 12_000
+INGEST_INTERVAL_S = 0.01
+INGEST_CUT_EVERY = 300
+INGEST_MALFORMED_EVERY = 40
 
 
 def dashboard_queries(node: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -111,27 +125,31 @@ def no_data(response: dict[str, Any]) -> str | None:
     return None
 
 
-def prometheus_config(path: Path, target: str) -> None:
-    """The project's config with a 1 s scrape of `target`, its exporter job only, rule files by absolute path."""
+def prometheus_config(path: Path, targets: dict[str, str]) -> None:
+    """The project's config with a 1 s scrape, only the jobs named in `targets` (job name -> the target it
+    scrapes here), rule files by absolute path."""
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     interval = f"{SCRAPE_S}s"
     config["global"] = {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval}
     config["rule_files"] = [str((PROMETHEUS_CONFIG.parent / name).resolve()) for name in config["rule_files"]]
-    jobs = [job for job in config["scrape_configs"] if job["job_name"] == EXPORTER_JOB]
-    assert jobs, f"{PROMETHEUS_CONFIG} has no {EXPORTER_JOB} job"
-    jobs[0]["static_configs"] = [{"targets": [target]}]
+    jobs = [job for job in config["scrape_configs"] if job["job_name"] in targets]
+    missing = set(targets) - {job["job_name"] for job in jobs}
+    assert not missing, f"{PROMETHEUS_CONFIG} has no {', '.join(sorted(missing))} job"
+    for job in jobs:
+        job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
     config["scrape_configs"] = jobs
     path.write_text(yaml.safe_dump(config))
 
 
 @contextmanager
-def running_prometheus(workdir: Path, target: str) -> Iterator[str]:
-    """A Prometheus on a free loopback port scraping `target`; yields its base URL, always stops it."""
+def running_prometheus(workdir: Path, targets: dict[str, str]) -> Iterator[str]:
+    """A Prometheus on a free loopback port scraping `targets` (job name -> target); yields its base URL,
+    always stops it."""
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.fail("prometheus is not on PATH: run deploy/local/install-tools.sh (Debian's prometheus package)")
     config = workdir / "prometheus.yml"
-    prometheus_config(config, target)
+    prometheus_config(config, targets)
     base = f"http://127.0.0.1:{free_port()}"
     log_path = workdir / "prometheus.log"
     with log_path.open("wb") as log:
@@ -206,6 +224,41 @@ def stream(
         producer.close()
 
 
+def jetstream_frames() -> list[str]:
+    """The ingester's source: synthetic Jetstream frames with a malformed one (cut short: not valid JSON) every
+    INGEST_MALFORMED_EVERY frames."""
+    frames = []
+    for n, frame in enumerate(synthetic_frames(INGEST_FRAMES, seed=11, step_us=100_000)):
+        frames.append(frame[: len(frame) // 2] if n % INGEST_MALFORMED_EVERY == INGEST_MALFORMED_EVERY - 1 else frame)
+    return frames
+
+
+@contextmanager
+def running_ingester(workdir: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """`python -m pipelines.ingest bluesky` reading a paced local Jetstream replay (JSON Lines sink in `workdir`)
+    with /metrics on a free port; yields (port, process). Stopped with SIGTERM, as an operator stops it."""
+    replay = JetstreamReplay(
+        jetstream_frames(), drop_after=[INGEST_CUT_EVERY] * (INGEST_FRAMES // 100), interval_s=INGEST_INTERVAL_S
+    )
+    port = free_port()
+    command = [sys.executable, "-m", "pipelines.ingest", "bluesky", "--endpoint", replay.url, "--cursor", "0"]
+    command += ["--output", str(workdir / "ingested.jsonl"), "--metrics_port", str(port)]
+    try:
+        with (workdir / "ingest.log").open("wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield port, process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    finally:
+        replay.close()
+
+
 def rule_problems(base: str) -> list[str]:
     """What keeps the project's rule groups from being loaded, healthy, and the one-way alert from firing."""
     expected = {
@@ -250,14 +303,21 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(broker: str, 
             stream_errors.append(error)
 
     producer = threading.Thread(target=produce, daemon=True)
+    ingest_log = tmp_path / "ingest.log"
     try:
-        with running_prometheus(tmp_path, f"127.0.0.1:{options.port}") as base:
+        with (
+            running_ingester(tmp_path) as (ingest_port, ingester),
+            running_prometheus(
+                tmp_path, {EXPORTER_JOB: f"127.0.0.1:{options.port}", INGEST_JOB: f"127.0.0.1:{ingest_port}"}
+            ) as base,
+        ):
             deadline = time.monotonic() + 20
             while True:
                 targets = api(base, "/api/v1/targets")["data"]["activeTargets"]
-                if any(t["health"] == "up" for t in targets):
+                if len(targets) == 2 and all(t["health"] == "up" for t in targets):
                     break
-                assert time.monotonic() < deadline, f"prometheus cannot scrape the exporter: {targets}"
+                assert ingester.poll() is None, f"the ingester exited:\n{ingest_log.read_text()[-3000:]}"
+                assert time.monotonic() < deadline, f"prometheus cannot scrape the exporter and the ingester: {targets}"
                 time.sleep(0.5)
 
             producer.start()
@@ -274,9 +334,11 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(broker: str, 
                     else:
                         problems[key] = problem
                 rules = rule_problems(base)
-                if (not pending and not rules) or time.monotonic() > deadline or stream_errors:
+                ingester_gone = ingester.poll() is not None
+                if (not pending and not rules) or time.monotonic() > deadline or stream_errors or ingester_gone:
                     break
                 time.sleep(1)
+            assert not ingester_gone, f"the ingester exited early:\n{ingest_log.read_text()[-3000:]}"
     finally:
         stop_stream.set()
         if producer.is_alive():
@@ -285,6 +347,7 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(broker: str, 
         exporter.join(timeout=15)
 
     assert not stream_errors, f"the simulated stream failed: {stream_errors[0]!r}"
+    assert ingester.returncode == 0, f"the ingester did not stop cleanly:\n{ingest_log.read_text()[-3000:]}"
     report = [f"panel {title!r}: {expr}\n    -> {problems[(title, expr)]}" for title, expr in pending]
     assert not report, f"{len(report)} dashboard queries returned no data within {DEADLINE_S:.0f} s:\n" + "\n".join(
         report
