@@ -16,6 +16,7 @@ are computed in one pass over its tokens.
 from __future__ import annotations
 
 import re
+import threading
 from functools import cache, lru_cache
 
 import snowballstemmer
@@ -178,9 +179,20 @@ _LETTER = re.compile(f"[{''.join(LETTERS)}]")
 SECOND_PERSON_ANYWHERE = frozenset().union(*SECOND_PERSON.values())
 
 
-@cache
+_STEMMERS = threading.local()
+
+
 def _stemmer(lang: str) -> snowballstemmer.stemmer:
-    return snowballstemmer.stemmer(STEMMERS[lang])
+    """This thread's stemmer for `lang`. A Snowball stemmer keeps the word it works on in the object, so one shared
+    by two threads (a Beam SDK worker runs bundles on several) mixes their words up: seen on Flink as an
+    IndexError inside GermanStemmer that failed the job."""
+    stemmers: dict[str, snowballstemmer.stemmer] | None = getattr(_STEMMERS, "by_lang", None)
+    if stemmers is None:
+        stemmers = _STEMMERS.by_lang = {}
+    stemmer = stemmers.get(lang)
+    if stemmer is None:
+        stemmer = stemmers[lang] = snowballstemmer.stemmer(STEMMERS[lang])
+    return stemmer
 
 
 @cache

@@ -128,3 +128,37 @@ def test_a_bad_concepts_line_is_one_clear_error(tmp_path, monkeypatch):
             pf._vocabulary()
     finally:
         pf._vocabulary.cache_clear()
+
+
+def test_stemming_from_many_threads_gives_each_thread_its_own_words():
+    """A Beam SDK worker classifies on several threads at once; a shared Snowball stemmer mixed their words up."""
+    import sys
+    import threading
+
+    words = [
+        f"{root}{suffix}"
+        for root in ("gemeinschaft", "austausch", "verbindung", "antwort")
+        for suffix in ("", "en", "ungen", "lichkeiten", "s", "er", "ern")
+    ] * 300
+    expected = [pf.concepts_of(word, "de") for word in words]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    failures: list[BaseException] = []
+    results: list[list[frozenset[str]]] = []
+
+    def work() -> None:
+        try:
+            results.append([pf.concepts_of(word, "de") for word in words])
+        except BaseException as error:  # what the shared stemmer raised: IndexError
+            failures.append(error)
+
+    try:
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []
+    assert all(result == expected for result in results)
