@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
+from pipelines.cli.kafka_args import add_kafka_security_arguments, kafka_settings
+from pipelines.io.kafka.security import KafkaSettings
 from pipelines.model.config import DEFAULT_DELEGATION_CLIENTS, ReciprocityConfig, TierThresholds
 from pipelines.model.windows import parse_duration
 
@@ -77,6 +79,12 @@ class KafkaOptions:
     until_end_offsets: bool
     json_messages: bool
     state_shards: int = 16
+    settings: KafkaSettings | None = None  # address and security; None: PLAINTEXT to `bootstrap`
+
+    @property
+    def client(self) -> KafkaSettings:
+        """What every Kafka client of the job is built from."""
+        return self.settings or KafkaSettings(self.bootstrap)
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=16,
         help="keys the streaming state is spread over (the most parallelism it can use) (16)",
     )
+    add_kafka_security_arguments(kafka)
 
     windows = parser.add_argument_group("windows")
     windows.add_argument("--window", type=_duration, default="24h", help="window size (24h)")
@@ -240,6 +249,10 @@ def parse(argv: list[str]) -> tuple[JobOptions, ReciprocityConfig, list[str]]:
     for topic in ("events_topic", "alerts_topic", "windows_topic", "dead_letter_topic", "group_id"):
         if not getattr(parsed, topic).strip():
             raise OptionError(f"--{topic} must not be empty")
+    try:
+        settings = kafka_settings(parsed, parsed.kafka_bootstrap)
+    except ValueError as error:
+        raise OptionError(str(error)) from None
     kafka = (
         KafkaOptions(
             bootstrap=parsed.kafka_bootstrap,
@@ -251,6 +264,7 @@ def parse(argv: list[str]) -> tuple[JobOptions, ReciprocityConfig, list[str]]:
             until_end_offsets=parsed.until_end_offsets,
             json_messages=parsed.json_messages,
             state_shards=parsed.state_shards,
+            settings=settings,
         )
         if parsed.kafka_bootstrap
         else None

@@ -25,12 +25,14 @@ from pipelines.cli.options import KafkaOptions
 from pipelines.cli.summary import render, summarize
 from pipelines.io.files import NAMESPACE, ReadEventFiles, expand_inputs
 from pipelines.io.jsonlines import WriteJsonLines, account_window_lines
+from pipelines.io.kafka.admin import check_kafka
 from pipelines.io.simulated import SimulatedEvents
 from pipelines.model.config import ReciprocityConfig
 from pipelines.simulator import SimulationConfig, build_network
 from pipelines.transforms.events import CountEventsFn
 from pipelines.transforms.reciprocity import ALERTS, LATE, WINDOWS, ComputeReciprocity
 
+KAFKA_CHECK_TIMEOUT_S = 10.0  # the whole start-up check stays within 15 s
 OUTPUT_FILES = {WINDOWS: "account_windows.jsonl", ALERTS: "alerts.jsonl", "dead_letter": "dead_letter.jsonl"}
 
 
@@ -56,7 +58,7 @@ def build_streaming(pipeline: beam.Pipeline, kafka: KafkaOptions, config: Recipr
     from pipelines.io.kafka import ReadSocialEventsFromKafka, WriteDeadLettersToKafka, WriteToKafka
 
     read = pipeline | "Source" >> ReadSocialEventsFromKafka(
-        kafka.bootstrap,
+        kafka.client,
         kafka.events_topic,
         kafka.group_id,
         until_end_offsets=kafka.until_end_offsets,
@@ -65,13 +67,17 @@ def build_streaming(pipeline: beam.Pipeline, kafka: KafkaOptions, config: Recipr
     )
     batches = read["events"] | "CountEvents" >> beam.ParDo(CountEventsFn())
     results = batches | "Reciprocity" >> ComputeReciprocity(config, streaming=True, state_shards=kafka.state_shards)
-    results[WINDOWS] | "WriteWindows" >> WriteToKafka(kafka.bootstrap, kafka.windows_topic, "AccountWindow")
-    results[ALERTS] | "WriteAlerts" >> WriteToKafka(kafka.bootstrap, kafka.alerts_topic, "EngagementAlert")
+    results[WINDOWS] | "WriteWindows" >> WriteToKafka(kafka.client, kafka.windows_topic, "AccountWindow")
+    results[ALERTS] | "WriteAlerts" >> WriteToKafka(kafka.client, kafka.alerts_topic, "EngagementAlert")
     (
         [read["dead_letter"], results[LATE]]
         | "AllDeadLetters" >> beam.Flatten()
-        | "WriteDeadLetters" >> WriteDeadLettersToKafka(kafka.bootstrap, kafka.dead_letter_topic)
+        | "WriteDeadLetters" >> WriteDeadLettersToKafka(kafka.client, kafka.dead_letter_topic)
     )
+
+
+def kafka_topics(kafka: KafkaOptions) -> list[str]:
+    return [kafka.events_topic, kafka.windows_topic, kafka.alerts_topic, kafka.dead_letter_topic]
 
 
 def job_counters(result: Any) -> dict[str, int] | None:
@@ -93,6 +99,8 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         job, config, beam_args = cli_options.parse(argv)
         if job.input:
             expand_inputs(job.input)  # fail now, with one line, rather than inside the runner
+        if job.kafka is not None:  # the same: an unreachable broker, a refused password, a missing topic
+            check_kafka(job.kafka.client, kafka_topics(job.kafka), timeout_s=KAFKA_CHECK_TIMEOUT_S)
     except ValueError as error:
         cli_options.fail(str(error))
     submission = None

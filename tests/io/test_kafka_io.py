@@ -34,9 +34,9 @@ from pipelines.io.kafka import (
     ReadSocialEventsFromKafka,
     WriteDeadLettersToKafka,
     WriteToKafka,
-    _CheckpointOnlyOffsetTracker,
     next_watermark_ms,
 )
+from pipelines.io.kafka.source import _CheckpointOnlyOffsetTracker
 from pipelines.model.config import ReciprocityConfig
 from pipelines.model.events import SocialEvent
 from pipelines.model.reference import reference
