@@ -7,6 +7,7 @@ straight through.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -172,11 +173,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def read_watchlist(path: str) -> frozenset[str]:
+    """Account ids, one a line (# comments and blank lines skipped); a file that names none is a mistake."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as error:
         raise OptionError(f"--watchlist: cannot read {path!r}: {error.strerror}") from None
-    return frozenset(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    except UnicodeDecodeError:
+        raise OptionError(f"--watchlist: {path!r} is not UTF-8 text") from None
+    accounts = frozenset(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    if not accounts:
+        raise OptionError(f"--watchlist: {path!r} lists no account (one account id a line)")
+    return accounts
+
+
+def check_output(path: Path) -> None:
+    """The output directory exists or can be made, and a file can be written in it; OptionError otherwise."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise OptionError(f"--output: cannot write to {str(path)!r}: {error.strerror}") from None
 
 
 _T = TypeVar("_T")

@@ -597,7 +597,7 @@ def test_end_to_end_dead_letters_are_the_malformed_messages(broker, end_to_end):
     for expected in (
         "bad marker",
         "unknown schema fingerprint",
-        "truncated SocialEvent body",
+        "truncated or corrupt SocialEvent body",
         "needs target_account_id",
     ):
         assert expected in reasons
