@@ -39,6 +39,7 @@ from pipelines.model.events import SocialEvent
 from pipelines.model.reference import reference
 from pipelines.observability.exporter import ExporterOptions, serve
 from pipelines.simulator import build_network, generate
+from tests.cli.jobs import prism
 from tests.cli.test_streaming_job import SMALL
 from tests.conftest import KAFKA_SCRIPT, LocalBroker, free_port, kafka_env
 from tests.model.helpers import canonical
@@ -367,16 +368,13 @@ def test_the_streaming_job_and_the_exporter_run_over_sasl_ssl(secure_broker, pas
     admin.close()
     events = list(generate(build_network(SMALL)))
     produce(events, settings, topics["events"], progress=False)
-    prism = subprocess.run(
-        ["bash", str(ROOT / "deploy" / "local" / "prism.sh")], capture_output=True, text=True, check=True, timeout=900
-    ).stdout.split()[-1]
     argv = [sys.executable, "-m", "pipelines.reciprocity", "--output", str(tmp_path / "out"), "--until_end_offsets"]
     argv += ["--kafka_bootstrap", settings.bootstrap, "--kafka_security_protocol", "SASL_SSL"]
     argv += ["--kafka_sasl_mechanism", "SCRAM-SHA-512", "--kafka_sasl_username", USER]
     argv += ["--kafka_ssl_cafile", str(secure_broker.ca), "--group_id", f"job-{suffix}", "--min_inbound", "5"]
     argv += ["--events_topic", topics["events"], "--windows_topic", topics["windows"]]
     argv += ["--alerts_topic", topics["alerts"], "--dead_letter_topic", topics["dead"]]
-    argv += ["--runner", "PrismRunner", f"--prism_location={prism}"]
+    argv += ["--runner", "PrismRunner", f"--prism_location={prism()}"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert PASSWORD not in done.stdout + done.stderr
