@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,17 @@ def build_streaming(pipeline: beam.Pipeline, kafka: KafkaOptions, config: Recipr
     )
 
 
+def remove_outputs(output: Path) -> None:
+    """Removes the job's outputs and whatever a failed write leaves (Beam's temporary directories, part files,
+    files still being assembled): before a run, and after a failed one, so no file looks complete that is not."""
+    names = [*OUTPUT_FILES.values(), "summary.json"]
+    for path in [*(output / name for name in names), *output.glob("*.part*"), *output.glob("*.incomplete")]:
+        if path.is_dir():  # Beam's temporary directories are named beam-temp-<file>.part-<id>
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def kafka_topics(kafka: KafkaOptions) -> list[str]:
     return [kafka.events_topic, kafka.windows_topic, kafka.alerts_topic, kafka.dead_letter_topic]
 
@@ -121,6 +133,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         options.view_as(StandardOptions).streaming = True
         # A streaming job needs Prism: say which runner the DirectRunner picked (it falls back quietly).
         logging.getLogger("apache_beam.runners.direct.direct_runner").setLevel(logging.INFO)
+    remove_outputs(job.output)  # a failed run must not leave an earlier run's files looking like its own
     pipeline = beam.Pipeline(options=options)
     if job.kafka is not None:
         build_streaming(pipeline, job.kafka, config)
@@ -131,14 +144,20 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         with (job.output / "ground_truth.jsonl").open("w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(row) + "\n" for row in network.ground_truth())
         build(pipeline, SimulatedEvents(network), config, job.output)
-    result = pipeline.run()
-    if submission is not None and submission.drain_at_end:
-        state = flink.finish_when_drained(submission)
-        print(
-            f"flink: job {submission.job_name} {state} (stopped with a drained savepoint once its data was done)",
-            file=sys.stderr,
-        )
-    result.wait_until_finish()
+    try:
+        result = pipeline.run()
+        if submission is not None and submission.drain_at_end:
+            state = flink.finish_when_drained(submission)
+            print(
+                f"flink: job {submission.job_name} {state} (stopped with a drained savepoint once its data was done)",
+                file=sys.stderr,
+            )
+        result.wait_until_finish()
+    except Exception as error:  # a worker's error (a full disk, a broker gone for good): one line, no partial files
+        remove_outputs(job.output)
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"error: the job failed: {first}", file=sys.stderr)
+        raise SystemExit(1) from None
 
     summary = summarize(job.output, job_counters(result), top=job.summary_top)
     (job.output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -148,4 +167,6 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
 def main() -> None:
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    # A failing DoFn is logged here with its traceback, and raised again: run() reports it in one line.
+    logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
     run()
