@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -97,7 +97,7 @@ class ReadEventFileFn(beam.DoFn):
                 blocks = fastavro.block_reader(handle)
                 plain = fastavro.parse_schema(wire.without_logical_types(blocks.writer_schema))
                 for block in blocks:
-                    data = block.bytes_
+                    data = cast(Any, block).bytes_  # the decompressed block (not in fastavro's type stubs)
                     for index in range(block.num_records):
                         try:
                             record = schemaless_reader(data, plain, None)

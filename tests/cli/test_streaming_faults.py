@@ -26,7 +26,7 @@ from pipelines.io.producer import produce
 from pipelines.model.config import ReciprocityConfig
 from pipelines.model.reference import reference
 from pipelines.simulator import SimulationConfig, build_network, generate
-from tests.cli.jobs import fresh_topics, job_command, read_back, run_job
+from tests.cli.jobs import fresh_topics, read_back, run_streaming_job, streaming_job_command
 
 CONFIG = SimulationConfig.for_events(20_000, seed=3, days=2)
 
@@ -50,9 +50,9 @@ def _by_key(records: list[dict], key: tuple[str, ...]) -> dict[tuple, list[dict]
 @pytest.mark.xfail(strict=True, reason="Prism: offsets are committed before the state they feed is durable")
 def test_kill_9_mid_stream_then_restart_equals_a_fault_free_run(broker, tmp_path):
     events = sorted(generate(build_network(CONFIG)), key=lambda e: e.event_time)
-    topics = fresh_topics(broker)
+    _, topics = fresh_topics(broker)
     produce(events, broker, topics["events"], progress=False)
-    argv = job_command(broker, topics, "killed", tmp_path / "out", "--until_end_offsets", "--min_inbound", "5")
+    argv = streaming_job_command(broker, topics, "killed", tmp_path / "out")
     first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         assert _windows_published(broker, topics["windows"], 1000, first, timeout_s=300) >= 1000
@@ -60,7 +60,7 @@ def test_kill_9_mid_stream_then_restart_equals_a_fault_free_run(broker, tmp_path
         os.killpg(first.pid, signal.SIGKILL)  # the job and its Prism
         first.wait()
     started = time.monotonic()
-    again = run_job(broker, topics, "killed", tmp_path / "out", "--min_inbound", "5")
+    again = run_streaming_job(broker, topics, "killed", tmp_path / "out")
     print(f"\nrestart ran {time.monotonic() - started:.1f} s")
     assert again.returncode == 0, again.stderr[-3000:]
     windows, alerts = reference(events, ReciprocityConfig(min_inbound=5))
@@ -74,12 +74,12 @@ def test_kill_9_mid_stream_then_restart_equals_a_fault_free_run(broker, tmp_path
 
 def test_a_second_instance_joining_then_leaving_loses_no_event(broker, tmp_path):
     events = sorted(generate(build_network(CONFIG)), key=lambda e: e.event_time)
-    topics = fresh_topics(broker)
+    _, topics = fresh_topics(broker)
     produce(events, broker, topics["events"], progress=False)
     group = "two-instances"
-    argv = job_command(broker, topics, group, tmp_path / "a", "--until_end_offsets", "--min_inbound", "5")
+    argv = streaming_job_command(broker, topics, group, tmp_path / "a")
     first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    second_argv = job_command(broker, topics, group, tmp_path / "b", "--until_end_offsets", "--min_inbound", "5")
+    second_argv = streaming_job_command(broker, topics, group, tmp_path / "b")
     second = subprocess.Popen(second_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         _windows_published(broker, topics["windows"], 200, first, timeout_s=300)

@@ -19,11 +19,11 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from pipelines.io import wire
-from pipelines.io.files import MAX_RAW_BYTES
+from pipelines.io.dead_letters import MAX_RAW_BYTES
 from pipelines.model.config import ReciprocityConfig
 from pipelines.model.reference import reference
 from pipelines.simulator import SimulationConfig, build_network, generate
-from tests.cli.jobs import read_back, run_job
+from tests.cli.jobs import read_back, run_streaming_job
 from tests.garbage import MB10, bad_messages
 from tests.model.helpers import canonical
 
@@ -69,7 +69,7 @@ def test_garbage_becomes_exactly_its_dead_letters_and_changes_nothing_else(broke
     producer.close()
 
     started = time.monotonic()
-    done = run_job(broker, topics, "garbage", tmp_path / "out", "--min_inbound", "5", "--json_messages")
+    done = run_streaming_job(broker, topics, "garbage", tmp_path / "out", "--json_messages")
     elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr

@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import apache_beam as beam
 import fastavro
@@ -32,17 +32,10 @@ from pipelines.io.kafka import ReadPartitionFn
 from pipelines.model.events import MAX_MESSAGE_BYTES, SocialEvent, iso_utc
 from pipelines.schemas import schema
 from tests.garbage import ACCEPTED, bad_messages, bad_records, valid_record
+from tests.io.test_kafka_io import Record
 
 DAY = 86_400_000
 FUZZ = settings(max_examples=150, deadline=2_000, suppress_health_check=[HealthCheck.too_slow])
-
-
-class Record(NamedTuple):
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    value: bytes | None
 
 
 def through_kafka(payload: bytes | None) -> SocialEvent | dict[str, Any]:

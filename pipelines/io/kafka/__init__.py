@@ -10,20 +10,30 @@ read = pipeline | ReadSocialEventsFromKafka(KafkaSettings("127.0.0.1:9092"), "so
 windows | WriteToKafka(settings, "account-windows", "AccountWindow")
 """
 
-from pipelines.io.kafka.admin import DiscoverPartitionsFn, KafkaCheckError, check_kafka
-from pipelines.io.kafka.security import KafkaSettings
-from pipelines.io.kafka.sinks import WriteDeadLettersToKafka, WriteToKafka
-from pipelines.io.kafka.source import UNBOUNDED, ReadPartitionFn, ReadSocialEventsFromKafka, next_watermark_ms
+from __future__ import annotations
 
-__all__ = [
-    "UNBOUNDED",
-    "DiscoverPartitionsFn",
-    "KafkaCheckError",
-    "KafkaSettings",
-    "ReadPartitionFn",
-    "ReadSocialEventsFromKafka",
-    "WriteDeadLettersToKafka",
-    "WriteToKafka",
-    "check_kafka",
-    "next_watermark_ms",
-]
+import importlib
+from typing import Any
+
+# Imported on first use (PEP 562): security.py and common.py are used by clients that must not pay for
+# importing Beam (the exporter, the producer, the ingesters), and importing a submodule runs this file first.
+_EXPORTS = {
+    "UNBOUNDED": "admin",
+    "DiscoverPartitionsFn": "admin",
+    "KafkaCheckError": "admin",
+    "check_kafka": "admin",
+    "KafkaSettings": "security",
+    "WriteDeadLettersToKafka": "sinks",
+    "WriteToKafka": "sinks",
+    "ReadPartitionFn": "source",
+    "ReadSocialEventsFromKafka": "source",
+    "next_watermark_ms": "source",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -18,7 +18,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from pipelines.io.kafka.common import backoff_s, close_quietly, fatal, is_fatal, kafka_errors
+from pipelines.io.kafka.common import close_quietly, is_fatal, with_retries
 from pipelines.io.kafka.security import KafkaSettings
 
 _LOGGER = logging.getLogger(__name__)
@@ -142,24 +142,7 @@ class DiscoverPartitionsFn(beam.DoFn):
         self._connect_timeout_s = connect_timeout_s
 
     def process(self, _impulse: Any) -> Iterator[PartitionSpec]:
-        deadline = time.monotonic() + self._connect_timeout_s
-        failures = 0
-        while True:
-            try:
-                specs = self._discover()
-                break
-            except kafka_errors() as error:
-                if is_fatal(error):
-                    raise fatal(self._kafka, error) from None
-                failures += 1
-                if time.monotonic() >= deadline:
-                    raise RuntimeError(
-                        f"Kafka at {self._kafka.describe()} did not answer for {self._connect_timeout_s:.0f}s: "
-                        f"{type(error).__name__}: {error}"
-                    ) from None
-                _LOGGER.warning("kafka: listing %s failed (%s); retrying", self._topic, error)
-                time.sleep(backoff_s(failures))
-        yield from specs
+        yield from with_retries(self._kafka, self._discover, self._connect_timeout_s, f"listing {self._topic}")
 
     def _discover(self) -> list[PartitionSpec]:
         from kafka import KafkaConsumer, TopicPartition

@@ -4,10 +4,16 @@ mean "this will never work, stop", the retry backoff, and closing a client witho
 from __future__ import annotations
 
 import contextlib
+import logging
 import ssl
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pipelines.io.kafka.security import KafkaSettings
+
+_LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def kafka_errors() -> tuple[type[BaseException], ...]:
@@ -46,3 +52,24 @@ def close_quietly(client: Any) -> None:
     if client is not None:
         with contextlib.suppress(Exception):
             client.close()
+
+
+def with_retries(kafka: KafkaSettings, attempt: Callable[[], T], budget_s: float, what: str) -> T:
+    """`attempt()`, retried with backoff while the broker is away, for up to `budget_s`; a fatal error (refused
+    credentials or certificate) is raised at once as KafkaFatalError, a longer outage as RuntimeError."""
+    deadline = time.monotonic() + budget_s
+    failures = 0
+    while True:
+        try:
+            return attempt()
+        except kafka_errors() as error:
+            if is_fatal(error):
+                raise fatal(kafka, error) from None
+            failures += 1
+            if time.monotonic() >= deadline:
+                raise RuntimeError(
+                    f"Kafka at {kafka.describe()} did not answer for {budget_s:.0f}s ({what}): "
+                    f"{type(error).__name__}: {error}"
+                ) from None
+            _LOGGER.warning("kafka: %s failed (%s); retrying", what, error)
+            time.sleep(backoff_s(failures))

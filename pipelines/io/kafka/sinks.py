@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from typing import Any
 
 import apache_beam as beam
 
 from pipelines.io import wire
 from pipelines.io.files import NAMESPACE
-from pipelines.io.kafka.common import backoff_s, fatal, is_fatal, kafka_errors
+from pipelines.io.kafka.common import with_retries
 from pipelines.io.kafka.security import KafkaSettings
 
 _LOGGER = logging.getLogger(__name__)
@@ -70,22 +69,10 @@ class _ProduceFn(beam.DoFn):
         """The producer, created now if need be; waits out a broker that is down, up to `max_outage_s`."""
         if self._producer is not None:
             return self._producer
-        deadline = time.monotonic() + self._max_outage_s
-        failures = 0
-        while True:
-            try:
-                self._producer = self._new_producer()
-                return self._producer
-            except kafka_errors() as error:
-                if is_fatal(error):
-                    raise fatal(self._kafka, error) from None
-                failures += 1
-                if time.monotonic() >= deadline:
-                    raise RuntimeError(
-                        f"Kafka at {self._kafka.describe()} unreachable for {self._max_outage_s:.0f}s: {error}"
-                    ) from None
-                _LOGGER.warning("kafka: producer for %s cannot connect (%s); retrying", self._topic, error)
-                time.sleep(backoff_s(failures))
+        self._producer = with_retries(
+            self._kafka, self._new_producer, self._max_outage_s, f"connecting the producer for {self._topic}"
+        )
+        return self._producer
 
     def setup(self) -> None:
         self._producer = None
