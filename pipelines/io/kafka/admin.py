@@ -64,7 +64,7 @@ def check_kafka(kafka: KafkaSettings, topics: list[str], timeout_s: float = CHEC
                 existing = set(admin.list_topics())
                 break
             except (KafkaError, OSError) as error:
-                cause = failures.last or f"{type(error).__name__}: {error}"
+                cause = failures.fatal or failures.last or f"{type(error).__name__}: {error}"
                 if is_fatal(error) or _fatal_text(cause):
                     raise KafkaCheckError(
                         f"Kafka at {kafka.describe()}: {_fatal_kind(cause)} failed: {cause}"
@@ -100,12 +100,16 @@ class _BootstrapFailures(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.last: str | None = None
+        self.fatal: str | None = None  # the first cause waiting cannot cure (a refused login is followed by a
+        # "socket disconnected" as the broker hangs up: that later line must not hide it)
         self._logger = logging.getLogger("kafka")
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if "failed: " in message and not message.startswith("Bootstrap failed"):
             self.last = message.split("failed: ", 1)[1].split(" (backoff")[0].strip()
+            if self.fatal is None and _fatal_text(self.last):
+                self.fatal = self.last
 
     def __enter__(self) -> _BootstrapFailures:
         self._propagate = self._logger.propagate
