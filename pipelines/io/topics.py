@@ -1,5 +1,5 @@
 """Reading a Kafka topic to the end offsets seen at start: for consumers that take a snapshot and finish (the
-report, the bench's checks), unlike the pipeline's source (pipelines/io/kafka.py), which tails a topic.
+report, the bench's checks), unlike the pipeline's source (pipelines/io/kafka/source.py), which tails a topic.
 
 No consumer group and nothing committed: a snapshot never moves anyone's offsets.
 """

@@ -1,4 +1,4 @@
-"""The pure-Python Kafka source and sinks (pipelines/io/kafka.py).
+"""The pure-Python Kafka source and sinks (pipelines/io/kafka/: source.py, sinks.py).
 
 The first half drives ReadPartitionFn by hand with a fake consumer: checkpoints, the watermark policy, the
 done condition, broker errors and commits, in milliseconds. The second half runs real pipelines on Prism
