@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 OUT ?= out/run
 ARGS ?=
 
-.PHONY: run report test lint tools bench bench-quick simulate train-preach clean kafka-up kafka-down flink-up flink-down
+.PHONY: run report test lint audit tools bench bench-quick simulate train-preach clean kafka-up kafka-down flink-up flink-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check pipelines tests
 	$(BIN)/ruff format --check pipelines tests
 	$(BIN)/mypy
+
+## audit: known vulnerabilities in the installed dependencies (pip-audit; needs PyPI's JSON API or OSV).
+## --strict: a dependency that cannot be audited fails the target instead of being skipped in silence.
+audit: $(STAMP)
+	$(BIN)/pip-audit --progress-spinner off --strict --skip-editable $(ARGS)
 
 ## bench: every performance figure in one run (bench/results/*.json); bench-quick: 100k events.
 bench: $(STAMP)

@@ -15,6 +15,13 @@
 #   KAFKA_PORT=9092  KAFKA_CONTROLLER_PORT=9093   where it listens (127.0.0.1 only)
 #   KAFKA_HEAP_OPTS="-Xms256m -Xmx512m"           broker heap; the tarball's 1G default is more than a laptop test needs
 #   KAFKA_HOME=<repo>/.cache/kafka                 where the jars, config, data, logs and pid file live
+#   KAFKA_LIBS=$KAFKA_HOME/libs                    the jars (point a second broker at the first one's to skip a fetch)
+# Secured listeners, beside the PLAINTEXT one (none by default; the PLAINTEXT path is unchanged):
+#   KAFKA_SSL_PORT  KAFKA_SASL_SSL_PORT  KAFKA_SASL_PLAINTEXT_PORT   each adds that listener on 127.0.0.1
+#   KAFKA_TLS_KEYSTORE=<pem>      the broker's unencrypted PKCS#8 key + certificate chain (SSL, SASL_SSL)
+#   KAFKA_TLS_TRUSTSTORE=<pem>    CAs of client certificates; clients may then present one (ssl.client.auth=requested)
+#   KAFKA_SCRAM_USER  KAFKA_SCRAM_PASSWORD   one SASL user, for SCRAM-SHA-512 (added to the metadata when the
+#                                 storage is formatted, so only on a fresh KAFKA_HOME) and PLAIN
 #   SOCIAL_EVENTS_TOPIC ALERTS_TOPIC WINDOWS_TOPIC DEAD_LETTER_TOPIC   topic names for `topics`
 #   JAVA_HOME                                      otherwise `java` from PATH (Kafka 4 needs Java 17+)
 set -euo pipefail
@@ -29,7 +36,7 @@ KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 HOST=127.0.0.1
 BOOTSTRAP="$HOST:$KAFKA_PORT"
 
-LIBS="$KAFKA_HOME/libs"
+LIBS="${KAFKA_LIBS:-$KAFKA_HOME/libs}"
 DATA="$KAFKA_HOME/data"
 LOGS="$KAFKA_HOME/logs"
 PIDFILE="$KAFKA_HOME/kafka.pid"
@@ -90,10 +97,10 @@ node.id=1
 # read from here at every start.
 controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT$(secure_listeners)
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT$(secure_listeners)
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,SASL_PLAINTEXT:SASL_PLAINTEXT
 
 log.dirs=$DATA
 num.partitions=4
@@ -114,6 +121,7 @@ transaction.state.log.num.partitions=4
 # Tests start one consumer at a time; don't make each wait 3 s for more members to join.
 group.initial.rebalance.delay.ms=0
 EOF
+  secure_config >>"$CONFIG"
 
   # Broker log: everything at INFO into logs/server.log, rolled at 10 MB. Kafka's published poms carry no logging
   # backend, so the pom adds log4j2 and this file configures it (the tarball ships config/log4j2.yaml instead).
@@ -140,6 +148,42 @@ EOF
   write_tools_log4j
 }
 
+# ",SSL://127.0.0.1:port,..." for each secured port set, else nothing.
+secure_listeners() {
+  local out="" spec name port
+  for spec in SSL:"${KAFKA_SSL_PORT:-}" SASL_SSL:"${KAFKA_SASL_SSL_PORT:-}" SASL_PLAINTEXT:"${KAFKA_SASL_PLAINTEXT_PORT:-}"; do
+    name="${spec%%:*}" port="${spec#*:}"
+    if [[ -n "$port" ]]; then out+=",$name://$HOST:$port"; fi
+  done
+  echo "$out"
+}
+
+# TLS and SASL settings for the secured listeners (nothing without them).
+secure_config() {
+  [[ -n "$(secure_listeners)" ]] || return 0
+  echo "# Secured listeners (KAFKA_SSL_PORT, KAFKA_SASL_SSL_PORT, KAFKA_SASL_PLAINTEXT_PORT)."
+  if [[ -n "${KAFKA_SSL_PORT:-}${KAFKA_SASL_SSL_PORT:-}" ]]; then
+    [[ -r "${KAFKA_TLS_KEYSTORE:-}" ]] || die "KAFKA_TLS_KEYSTORE (a PEM key + certificate) is needed for SSL listeners"
+    echo "ssl.keystore.type=PEM"
+    echo "ssl.keystore.location=$KAFKA_TLS_KEYSTORE"
+    if [[ -n "${KAFKA_TLS_TRUSTSTORE:-}" ]]; then
+      echo "ssl.truststore.type=PEM"
+      echo "ssl.truststore.location=$KAFKA_TLS_TRUSTSTORE"
+      echo "ssl.client.auth=requested"
+    fi
+  fi
+  if [[ -n "${KAFKA_SASL_SSL_PORT:-}${KAFKA_SASL_PLAINTEXT_PORT:-}" ]]; then
+    [[ -n "${KAFKA_SCRAM_USER:-}" && -n "${KAFKA_SCRAM_PASSWORD:-}" ]] \
+      || die "KAFKA_SCRAM_USER and KAFKA_SCRAM_PASSWORD are needed for SASL listeners"
+    echo "sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN"
+    local listener
+    for listener in sasl_ssl sasl_plaintext; do
+      echo "listener.name.$listener.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+      echo "listener.name.$listener.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$KAFKA_SCRAM_USER=\"$KAFKA_SCRAM_PASSWORD\";"
+    done
+  fi
+}
+
 write_tools_log4j() {
   cat >"$KAFKA_HOME/tools-log4j2.properties" <<'EOF'
 # Written by deploy/local/kafka.sh: admin tools print warnings and errors only, on stderr.
@@ -160,7 +204,12 @@ format_storage_once() {
   local cluster_id
   cluster_id="$("${TOOL[@]}" kafka.tools.StorageTool random-uuid)"
   log "formatting ${DATA#"$ROOT"/} (cluster id $cluster_id)"
-  "${TOOL[@]}" kafka.tools.StorageTool format --config "$CONFIG" --cluster-id "$cluster_id" --ignore-formatted >/dev/null
+  local scram=()
+  if [[ -n "${KAFKA_SCRAM_USER:-}" ]]; then
+    scram=(--add-scram "SCRAM-SHA-512=[name=$KAFKA_SCRAM_USER,password=$KAFKA_SCRAM_PASSWORD]")
+  fi
+  "${TOOL[@]}" kafka.tools.StorageTool format --config "$CONFIG" --cluster-id "$cluster_id" --ignore-formatted \
+    "${scram[@]}" >/dev/null
 }
 
 # --- process ------------------------------------------------------------------------------------------------------
@@ -210,6 +259,10 @@ cmd_up() {
   command -v "$JAVA" >/dev/null || die "java not found (Kafka 4 needs Java 17+; set JAVA_HOME or PATH)"
   port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by another process (set KAFKA_PORT)"
   port_open "$KAFKA_CONTROLLER_PORT" && die "port $KAFKA_CONTROLLER_PORT is taken by another process (set KAFKA_CONTROLLER_PORT)"
+  local extra
+  for extra in "${KAFKA_SSL_PORT:-}" "${KAFKA_SASL_SSL_PORT:-}" "${KAFKA_SASL_PLAINTEXT_PORT:-}"; do
+    if [[ -n "$extra" ]] && port_open "$extra"; then die "port $extra is taken by another process"; fi
+  done
 
   fetch_jars
   write_config

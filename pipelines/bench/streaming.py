@@ -43,7 +43,7 @@ from pipelines.observability.exporter import pipeline_lag
 from pipelines.simulator import SimulationConfig, build_network, generate
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT_OF_ORDERNESS_MS = 5_000  # the Kafka source's default bound (pipelines/io/kafka.py)
+OUT_OF_ORDERNESS_MS = 5_000  # the Kafka source's default bound (pipelines/io/kafka/source.py)
 # Windows of 24 periods, like the default 24h/1h, with a period of one second: the stream carries live
 # event times, so windows close as fast as the wall clock, and a minute of stream closes sixty.
 BENCH_CONFIG = ReciprocityConfig(window_ms=24_000, period_ms=1_000)

@@ -17,8 +17,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from pipelines.cli.kafka_args import add_kafka_security_arguments, kafka_settings
 from pipelines.cli.options import OptionError, OptionParser, fail
 from pipelines.io import wire
+from pipelines.io.kafka.security import KafkaSettings
 
 RAW_PREVIEW = 200  # bytes of the original message shown per dead letter
 POLL_TIMEOUT_MS = 1000
@@ -31,6 +33,7 @@ def build_parser() -> OptionParser:
     parser.add_argument("--topic", default="dead-letters")
     parser.add_argument("--last", type=int, default=20, help="how many of the latest dead letters (20)")
     parser.add_argument("--reason", default="", help="only those whose reason contains this text")
+    add_kafka_security_arguments(parser)
     return parser
 
 
@@ -40,6 +43,10 @@ def parse(argv: list[str]) -> Any:
         raise OptionError(f"--last must be at least 1, got {args.last}")
     if not args.topic.strip():
         raise OptionError("--topic must not be empty")
+    try:
+        args.kafka = kafka_settings(args, args.kafka_bootstrap)
+    except ValueError as error:
+        raise OptionError(str(error)) from None
     return args
 
 
@@ -60,11 +67,13 @@ def render(payload: bytes) -> dict[str, Any]:
     }
 
 
-def latest(bootstrap: str, topic: str, last: int) -> Iterator[tuple[int, bytes]]:
+def latest(kafka: KafkaSettings | str, topic: str, last: int) -> Iterator[tuple[int, bytes]]:
     """(timestamp ms, value) of up to `last` latest messages of every partition, in time order."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    settings = KafkaSettings.of(kafka)
+    bootstrap = settings.bootstrap
+    consumer = KafkaConsumer(**settings.client_config(), enable_auto_commit=False, group_id=None)
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
@@ -92,7 +101,7 @@ def latest(bootstrap: str, topic: str, last: int) -> Iterator[tuple[int, bytes]]
 def main(argv: list[str] | None = None) -> None:
     try:
         args = parse(sys.argv[1:] if argv is None else argv)
-        letters = [render(value) for _, value in latest(args.kafka_bootstrap, args.topic, args.last)]
+        letters = [render(value) for _, value in latest(args.kafka, args.topic, args.last)]
     except OptionError as error:
         fail(str(error))
     for letter in letters:

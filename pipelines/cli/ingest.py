@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pipelines.cli.kafka_args import add_kafka_security_arguments, kafka_settings
 from pipelines.cli.options import OptionError, OptionParser, fail
 from pipelines.io.social import Delivery, JsonlSink, KafkaSink, Sink, Stop, log, serve_metrics, summary
 from pipelines.model.bluesky import COLLECTIONS
@@ -58,6 +59,7 @@ def build_parser() -> OptionParser:
     sink.add_argument("--output", help="FILE.jsonl: SocialEvent JSON Lines; dead letters to FILE.dead_letter.jsonl")
     sink.add_argument("--topic", default="social-events")
     sink.add_argument("--dead_letter_topic", default="dead-letters")
+    add_kafka_security_arguments(sink)
     run = common.add_argument_group("running")
     run.add_argument("--idle_exit", type=_positive_seconds, help="stop cleanly when no frame came for this long")
     run.add_argument("--max_events", type=_whole(1), help="stop cleanly after this many events")
@@ -113,6 +115,10 @@ def validate(args: argparse.Namespace) -> None:
         raise OptionError("--kafka_bootstrap and --output are two sinks: give one")
     if not args.kafka_bootstrap and not args.output:
         raise OptionError("give a sink: --kafka_bootstrap HOST:PORT or --output FILE.jsonl")
+    try:
+        args.kafka = kafka_settings(args, args.kafka_bootstrap)
+    except ValueError as error:
+        raise OptionError(str(error)) from None
     if args.output and not args.output.endswith(".jsonl"):
         raise OptionError(f"--output must name a .jsonl file, got {args.output!r}")
     for topic in ("topic", "dead_letter_topic"):
@@ -152,7 +158,7 @@ def validate(args: argparse.Namespace) -> None:
 def open_sink(args: argparse.Namespace) -> Sink:
     if args.output:
         return JsonlSink(Path(args.output))
-    return KafkaSink(args.kafka_bootstrap, args.topic, args.dead_letter_topic)
+    return KafkaSink(args.kafka, args.topic, args.dead_letter_topic)
 
 
 def run(args: argparse.Namespace, sink: Sink, metrics: IngestMetrics, stop: Stop) -> Delivery:

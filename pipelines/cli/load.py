@@ -11,9 +11,11 @@ import argparse
 import sys
 from collections.abc import Iterator
 
+from pipelines.cli.kafka_args import add_kafka_security_arguments, kafka_settings
 from pipelines.cli.options import OptionError, fail
 from pipelines.cli.simulate import parse_rate
 from pipelines.io.files import ReadEventFileFn, expand_inputs
+from pipelines.io.kafka.admin import check_kafka
 from pipelines.io.producer import produce
 from pipelines.model.events import ContractError, SocialEvent, event_from_record
 
@@ -36,14 +38,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kafka_bootstrap", required=True)
     parser.add_argument("--topic", default="social-events")
     parser.add_argument("--rate", default=None, help="events a second, e.g. 5000/s (default: as fast as possible)")
+    add_kafka_security_arguments(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         rate = parse_rate(args.rate) if args.rate else None
         expand_inputs(args.input)
+        kafka = kafka_settings(args, args.kafka_bootstrap)
+        assert kafka is not None  # --kafka_bootstrap is required
+        check_kafka(kafka, [args.topic])
     except (OptionError, ValueError) as error:
         fail(str(error))
     rejected: list[str] = []
-    produce(read_events(args.input, rejected), args.kafka_bootstrap, args.topic, rate=rate)
+    produce(read_events(args.input, rejected), kafka, args.topic, rate=rate)
     if rejected:
         print(f"{len(rejected)} records not sent (contract); first: {rejected[0]}", file=sys.stderr)
     return 0

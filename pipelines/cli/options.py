@@ -7,12 +7,15 @@ straight through.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
+from pipelines.cli.kafka_args import add_kafka_security_arguments, kafka_settings
+from pipelines.io.kafka.security import KafkaSettings
 from pipelines.model.config import DEFAULT_DELEGATION_CLIENTS, ReciprocityConfig, TierThresholds
 from pipelines.model.windows import parse_duration
 
@@ -77,6 +80,12 @@ class KafkaOptions:
     until_end_offsets: bool
     json_messages: bool
     state_shards: int = 16
+    settings: KafkaSettings | None = None  # address and security; None: PLAINTEXT to `bootstrap`
+
+    @property
+    def client(self) -> KafkaSettings:
+        """What every Kafka client of the job is built from."""
+        return self.settings or KafkaSettings(self.bootstrap)
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=16,
         help="keys the streaming state is spread over (the most parallelism it can use) (16)",
     )
+    add_kafka_security_arguments(kafka)
 
     windows = parser.add_argument_group("windows")
     windows.add_argument("--window", type=_duration, default="24h", help="window size (24h)")
@@ -163,11 +173,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def read_watchlist(path: str) -> frozenset[str]:
+    """Account ids, one a line (# comments and blank lines skipped); a file that names none is a mistake."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as error:
         raise OptionError(f"--watchlist: cannot read {path!r}: {error.strerror}") from None
-    return frozenset(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    except UnicodeDecodeError:
+        raise OptionError(f"--watchlist: {path!r} is not UTF-8 text") from None
+    accounts = frozenset(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    if not accounts:
+        raise OptionError(f"--watchlist: {path!r} lists no account (one account id a line)")
+    return accounts
+
+
+def check_output(path: Path) -> None:
+    """The output directory exists or can be made, and a file can be written in it; OptionError otherwise."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise OptionError(f"--output: cannot write to {str(path)!r}: {error.strerror}") from None
 
 
 _T = TypeVar("_T")
@@ -240,6 +267,10 @@ def parse(argv: list[str]) -> tuple[JobOptions, ReciprocityConfig, list[str]]:
     for topic in ("events_topic", "alerts_topic", "windows_topic", "dead_letter_topic", "group_id"):
         if not getattr(parsed, topic).strip():
             raise OptionError(f"--{topic} must not be empty")
+    try:
+        settings = kafka_settings(parsed, parsed.kafka_bootstrap)
+    except ValueError as error:
+        raise OptionError(str(error)) from None
     kafka = (
         KafkaOptions(
             bootstrap=parsed.kafka_bootstrap,
@@ -251,6 +282,7 @@ def parse(argv: list[str]) -> tuple[JobOptions, ReciprocityConfig, list[str]]:
             until_end_offsets=parsed.until_end_offsets,
             json_messages=parsed.json_messages,
             state_shards=parsed.state_shards,
+            settings=settings,
         )
         if parsed.kafka_bootstrap
         else None

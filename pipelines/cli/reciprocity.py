@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from pipelines.cli.options import KafkaOptions
 from pipelines.cli.summary import render, summarize
 from pipelines.io.files import NAMESPACE, ReadEventFiles, expand_inputs
 from pipelines.io.jsonlines import WriteJsonLines, account_window_lines
+from pipelines.io.kafka.admin import check_kafka
 from pipelines.io.simulated import SimulatedEvents
 from pipelines.model.config import ReciprocityConfig
 from pipelines.simulator import SimulationConfig, build_network
@@ -56,7 +58,7 @@ def build_streaming(pipeline: beam.Pipeline, kafka: KafkaOptions, config: Recipr
     from pipelines.io.kafka import ReadSocialEventsFromKafka, WriteDeadLettersToKafka, WriteToKafka
 
     read = pipeline | "Source" >> ReadSocialEventsFromKafka(
-        kafka.bootstrap,
+        kafka.client,
         kafka.events_topic,
         kafka.group_id,
         until_end_offsets=kafka.until_end_offsets,
@@ -65,13 +67,28 @@ def build_streaming(pipeline: beam.Pipeline, kafka: KafkaOptions, config: Recipr
     )
     batches = read["events"] | "CountEvents" >> beam.ParDo(CountEventsFn())
     results = batches | "Reciprocity" >> ComputeReciprocity(config, streaming=True, state_shards=kafka.state_shards)
-    results[WINDOWS] | "WriteWindows" >> WriteToKafka(kafka.bootstrap, kafka.windows_topic, "AccountWindow")
-    results[ALERTS] | "WriteAlerts" >> WriteToKafka(kafka.bootstrap, kafka.alerts_topic, "EngagementAlert")
+    results[WINDOWS] | "WriteWindows" >> WriteToKafka(kafka.client, kafka.windows_topic, "AccountWindow")
+    results[ALERTS] | "WriteAlerts" >> WriteToKafka(kafka.client, kafka.alerts_topic, "EngagementAlert")
     (
         [read["dead_letter"], results[LATE]]
         | "AllDeadLetters" >> beam.Flatten()
-        | "WriteDeadLetters" >> WriteDeadLettersToKafka(kafka.bootstrap, kafka.dead_letter_topic)
+        | "WriteDeadLetters" >> WriteDeadLettersToKafka(kafka.client, kafka.dead_letter_topic)
     )
+
+
+def remove_outputs(output: Path) -> None:
+    """Removes the job's outputs and whatever a failed write leaves (Beam's temporary directories, part files,
+    files still being assembled): before a run, and after a failed one, so no file looks complete that is not."""
+    names = [*OUTPUT_FILES.values(), "summary.json"]
+    for path in [*(output / name for name in names), *output.glob("*.part*"), *output.glob("*.incomplete")]:
+        if path.is_dir():  # Beam's temporary directories are named beam-temp-<file>.part-<id>
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def kafka_topics(kafka: KafkaOptions) -> list[str]:
+    return [kafka.events_topic, kafka.windows_topic, kafka.alerts_topic, kafka.dead_letter_topic]
 
 
 def job_counters(result: Any) -> dict[str, int] | None:
@@ -91,8 +108,11 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     argv = sys.argv[1:] if argv is None else argv
     try:
         job, config, beam_args = cli_options.parse(argv)
+        cli_options.check_output(job.output)
         if job.input:
             expand_inputs(job.input)  # fail now, with one line, rather than inside the runner
+        if job.kafka is not None:  # the same: an unreachable broker, a refused password, a missing topic
+            check_kafka(job.kafka.client, kafka_topics(job.kafka))
     except ValueError as error:
         cli_options.fail(str(error))
     submission = None
@@ -108,12 +128,12 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         beam_args = submission.beam_args
         for choice in submission.chosen:
             print(f"flink: {choice}", file=sys.stderr)
-    job.output.mkdir(parents=True, exist_ok=True)
     options = PipelineOptions(beam_args)
     if job.kafka is not None:
         options.view_as(StandardOptions).streaming = True
         # A streaming job needs Prism: say which runner the DirectRunner picked (it falls back quietly).
         logging.getLogger("apache_beam.runners.direct.direct_runner").setLevel(logging.INFO)
+    remove_outputs(job.output)  # a failed run must not leave an earlier run's files looking like its own
     pipeline = beam.Pipeline(options=options)
     if job.kafka is not None:
         build_streaming(pipeline, job.kafka, config)
@@ -124,14 +144,20 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         with (job.output / "ground_truth.jsonl").open("w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(row) + "\n" for row in network.ground_truth())
         build(pipeline, SimulatedEvents(network), config, job.output)
-    result = pipeline.run()
-    if submission is not None and submission.drain_at_end:
-        state = flink.finish_when_drained(submission)
-        print(
-            f"flink: job {submission.job_name} {state} (stopped with a drained savepoint once its data was done)",
-            file=sys.stderr,
-        )
-    result.wait_until_finish()
+    try:
+        result = pipeline.run()
+        if submission is not None and submission.drain_at_end:
+            state = flink.finish_when_drained(submission)
+            print(
+                f"flink: job {submission.job_name} {state} (stopped with a drained savepoint once its data was done)",
+                file=sys.stderr,
+            )
+        result.wait_until_finish()
+    except Exception as error:  # a worker's error (a full disk, a broker gone for good): one line, no partial files
+        remove_outputs(job.output)
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"error: the job failed: {first}", file=sys.stderr)
+        raise SystemExit(1) from None
 
     summary = summarize(job.output, job_counters(result), top=job.summary_top)
     (job.output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -141,4 +167,6 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
 def main() -> None:
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    # A failing DoFn is logged here with its traceback, and raised again: run() reports it in one line.
+    logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
     run()

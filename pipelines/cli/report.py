@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from pipelines.cli.kafka_args import add_kafka_security_arguments, kafka_settings
 from pipelines.cli.options import OptionError, OptionParser, _count, _fraction
 from pipelines.io import reports
 from pipelines.model.config import ReciprocityConfig
@@ -30,6 +31,7 @@ def _parser() -> OptionParser:
     parser.add_argument("--kafka_bootstrap", help="read the windows and alerts topics instead of the folder's files")
     parser.add_argument("--windows_topic", default="account-windows")
     parser.add_argument("--alerts_topic", default="engagement-alerts")
+    add_kafka_security_arguments(parser)
     defaults = ReciprocityConfig()
     parser.add_argument("--min_inbound", type=_count(1), default=defaults.min_inbound)
     parser.add_argument("--max_response_rate", type=_fraction, default=defaults.max_response_rate)
@@ -57,8 +59,9 @@ def report(argv: list[str]) -> ReportFiles:
         raise OptionError(str(error)) from None
     builder = ReportBuilder(config, sample_size=args.sample_size)
     folder = Path(args.output)
-    if args.kafka_bootstrap:
-        skipped = reports.from_topics(builder, args.kafka_bootstrap, args.windows_topic, args.alerts_topic)
+    kafka = kafka_settings(args, args.kafka_bootstrap)
+    if kafka is not None:
+        skipped = reports.from_topics(builder, kafka, args.windows_topic, args.alerts_topic)
         source = f"Kafka {args.kafka_bootstrap}: {args.windows_topic}, {args.alerts_topic}"
     else:
         skipped = reports.from_folder(builder, folder)

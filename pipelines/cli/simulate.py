@@ -15,8 +15,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipelines.cli.kafka_args import add_kafka_security_arguments, kafka_settings
 from pipelines.cli.options import OptionError, OptionParser, fail
 from pipelines.io.avro import write_events
+from pipelines.io.kafka.admin import check_kafka
 from pipelines.model.events import SocialEvent
 from pipelines.simulator import SimulationConfig, build_network, generate_day
 
@@ -68,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=7, help="simulated days (7)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_kafka_security_arguments(parser)
     try:
         args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        kafka = kafka_settings(args, args.to_kafka, bootstrap_flag="--to-kafka")
         rate = parse_rate(args.rate) if args.rate else None
         if args.events < 1000:
             raise OptionError(f"--events: must be at least 1000, got {args.events}")
@@ -77,18 +81,21 @@ def main(argv: list[str] | None = None) -> int:
         output = Path(args.output) if args.output else None
         if output is not None and output.suffix not in (".avro", ".jsonl"):
             raise OptionError(f"--output: expected a .avro or .jsonl file name, got {args.output!r}")
+        if kafka is not None:
+            check_kafka(kafka, [args.topic])
     except (OptionError, ValueError) as error:
         fail(str(error))
     network = build_network(config)
-    if output is None:
+    if kafka is not None:
         from pipelines.io.producer import produce
 
         # Live: each simulated day in event-time order, stamped with the wall clock as it is sent.
         ordered = (
             e for day in range(config.days) for e in sorted(generate_day(network, day), key=lambda e: e.event_time)
         )
-        produce(ordered, args.to_kafka, args.topic, rate=rate, live=True, progress=not args.quiet)
+        produce(ordered, kafka, args.topic, rate=rate, live=True, progress=not args.quiet)
         return 0
+    assert output is not None  # --output and --to-kafka are mutually exclusive and one is required
     output.parent.mkdir(parents=True, exist_ok=True)
     days = (list(generate_day(network, day)) for day in range(config.days))
     events = _progress(days, config.days, enabled=(not args.quiet and sys.stderr.isatty()) or args.events >= 500_000)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.io import wire
 from pipelines.io.dead_letters import dead_letter
-from pipelines.model.events import ContractError, event_from_record
+from pipelines.model.events import ContractError, event_from_record, record_from_json
 
 NAMESPACE = "reciprocity"
 DEAD_LETTER = "dead_letter"
@@ -72,27 +73,52 @@ class ReadEventFileFn(beam.DoFn):
             for number, line in enumerate(handle, 1):
                 if not line.strip():
                     continue
-                source = f"{path}:{number}"
+                source, raw = f"{path}:{number}", line.rstrip(b"\r\n")
                 try:
-                    yield source, json.loads(line), line.rstrip(b"\r\n")
-                except ValueError as error:  # JSONDecodeError and UnicodeDecodeError alike
-                    yield source, ContractError(f"not valid JSON: {error}"), line.rstrip(b"\r\n")
+                    yield source, record_from_json(raw), raw
+                except ContractError as error:
+                    yield source, error, raw
 
     @staticmethod
     def read_avro(path: str) -> Iterator[tuple[str, Any, bytes | None]]:
+        """Records of an Avro container file, as written (times as epoch-millisecond ints).
+
+        Each record is decoded on its own with the writer schema stripped of logical types, so a value no
+        datetime can hold (year 0, 10^17 ms) is one dead letter rather than an error that ends the file.
+        Bytes that cannot be decoded at all lose the rest of their block (the next record's start is then
+        unknown); the next block is read again. A broken header or sync marker ends the file.
+        """
         import fastavro
+        from fastavro import schemaless_reader
 
         number = 0
         with FileSystems.open(path) as handle:
             try:
-                for number, record in enumerate(fastavro.reader(handle), 1):
-                    yield f"{path}#{number}", record, None
-            except Exception as error:  # fastavro raises many types on corrupt input; all mean the same
+                blocks = fastavro.block_reader(handle)
+                plain = fastavro.parse_schema(wire.without_logical_types(blocks.writer_schema))
+                for block in blocks:
+                    data = cast(Any, block).bytes_  # the decompressed block (not in fastavro's type stubs)
+                    for index in range(block.num_records):
+                        try:
+                            record = schemaless_reader(data, plain, None)
+                        except Exception as error:  # fastavro raises many types on corrupt bytes
+                            lost = block.num_records - index
+                            reason = f"unreadable Avro record, {lost} record(s) of its block lost: {_what(error)}"
+                            yield f"{path}#{number + 1}", ContractError(reason), b""
+                            number += lost
+                            break
+                        number += 1
+                        yield f"{path}#{number}", record, None
+            except Exception as error:  # a broken header, sync marker or codec block: nothing after it is readable
                 yield (
                     f"{path}#{number + 1}",
-                    ContractError(f"unreadable Avro data after record {number}: {type(error).__name__}: {error}"),
+                    ContractError(f"unreadable Avro data after record {number}: {_what(error)}"),
                     b"",
                 )
+
+
+def _what(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 class ReadEventFiles(beam.PTransform):

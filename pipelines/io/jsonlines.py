@@ -162,6 +162,7 @@ def account_window_lines(account: WindowRuns) -> str:
 
 # ---- files -----------------------------------------------------------------------------------------
 _MOVE_CHUNK = 16 << 20
+INCOMPLETE = ".incomplete"  # the suffix of an output file still being assembled
 
 
 def concatenate(parts: list[str], path: str) -> str:
@@ -169,23 +170,29 @@ def concatenate(parts: list[str], path: str) -> str:
 
     On a local disk the first part becomes the file and the others are moved in by the kernel, see
     `_move_tail`: the windows file of a P=5min replay is a gigabyte, and this runs once, after every
-    worker is done.
+    worker is done. The file is built under `path + INCOMPLETE` and renamed when whole, so a failure (a full
+    disk) never leaves a partial file under the name users read.
     """
     ordered = sorted(parts)
+    building = path + INCOMPLETE
     if ordered and all("://" not in name for name in [*ordered, path]):
         sizes = [os.path.getsize(part) for part in ordered]
         offset = sum(sizes)
-        os.replace(ordered[0], path)
-        with open(path, "r+b") as target:
+        os.replace(ordered[0], building)
+        with open(building, "r+b") as target:
             os.ftruncate(target.fileno(), offset)
             for part, size in reversed(list(zip(ordered[1:], sizes[1:], strict=True))):
                 offset -= size
                 _move_tail(part, size, target.fileno(), offset)
+        os.replace(building, path)
         return path
-    with FileSystems.create(path) as target:
+    with FileSystems.create(building) as target:
         for part in ordered:
             with FileSystems.open(part) as source:
                 shutil.copyfileobj(source, target, 1 << 20)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([building], [path])
     if ordered:
         FileSystems.delete(ordered)
     return path

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pipelines.io import wire
+from pipelines.io.kafka.security import KafkaSettings
 from pipelines.model.events import SocialEvent
 
 
@@ -30,11 +31,11 @@ def paced(events: Iterable[SocialEvent], rate: float | None, live: bool) -> Iter
         yield event
 
 
-def new_producer(bootstrap: str) -> Any:
+def new_producer(kafka: KafkaSettings | str) -> Any:
     """The events producer: every message acknowledged by all in-sync replicas, batched for throughput."""
     from kafka import KafkaProducer
 
-    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024)
+    return KafkaProducer(**KafkaSettings.of(kafka).client_config(), acks="all", linger_ms=20, batch_size=256 * 1024)
 
 
 def send_event(producer: Any, topic: str, event: SocialEvent) -> None:
@@ -44,14 +45,14 @@ def send_event(producer: Any, topic: str, event: SocialEvent) -> None:
 
 def produce(
     events: Iterable[SocialEvent],
-    bootstrap: str,
+    kafka: KafkaSettings | str,
     topic: str,
     rate: float | None = None,
     live: bool = False,
     progress: bool = True,
 ) -> int:
     """Sends every event; returns how many. Waits for the broker's acknowledgement of all of them."""
-    producer = new_producer(bootstrap)
+    producer = new_producer(kafka)
     count, last_report, started = 0, time.monotonic(), time.monotonic()
     try:
         for event in paced(events, rate, live):

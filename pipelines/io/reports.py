@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from pipelines.io import wire
+from pipelines.io.kafka.security import KafkaSettings
 from pipelines.io.topics import read_to_end
 from pipelines.model.events import ContractError, parse_event_time
 from pipelines.model.report import ReportBuilder
@@ -71,9 +72,11 @@ def read_jsonl(path: Path, skipped: Skipped) -> Iterator[dict[str, Any]]:
                 skipped.note(f"{path.name}:{number}", error)
 
 
-def read_topic(bootstrap: str, topic: str, skipped: Skipped, timeout_s: float = 30.0) -> Iterator[dict[str, Any]]:
+def read_topic(
+    kafka: KafkaSettings | str, topic: str, skipped: Skipped, timeout_s: float = 30.0
+) -> Iterator[dict[str, Any]]:
     """The decoded records of every partition of `topic`, from the beginning to the end offsets seen at start."""
-    for message in read_to_end(bootstrap, topic, timeout_s):
+    for message in read_to_end(kafka, topic, timeout_s):
         try:
             yield wire.decode(message.value)[1]
         except ValueError as error:
@@ -106,8 +109,8 @@ def from_folder(builder: ReportBuilder, folder: Path) -> Skipped:
     return skipped
 
 
-def from_topics(builder: ReportBuilder, bootstrap: str, windows_topic: str, alerts_topic: str) -> Skipped:
+def from_topics(builder: ReportBuilder, kafka: KafkaSettings | str, windows_topic: str, alerts_topic: str) -> Skipped:
     skipped = Skipped()
-    alerts = list(read_topic(bootstrap, alerts_topic, skipped))
-    build_report(builder, alerts, read_topic(bootstrap, windows_topic, skipped), skipped)
+    alerts = list(read_topic(kafka, alerts_topic, skipped))
+    build_report(builder, alerts, read_topic(kafka, windows_topic, skipped), skipped)
     return skipped

@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any, Protocol
 
 from pipelines.io.dead_letters import dead_letter
+from pipelines.io.kafka.security import KafkaSettings
 from pipelines.model.events import SocialEvent, iso_utc
 from pipelines.model.mapped import Mapped
 from pipelines.observability.metrics import IngestMetrics
@@ -78,10 +79,10 @@ class KafkaSink:
     """Events to the events topic (pipelines/io/producer.py: Avro single-object, keyed by actor), dead letters
     to the dead-letter topic as DeadLetter records. `flush` returns once the broker acknowledged everything."""
 
-    def __init__(self, bootstrap: str, topic: str, dead_letter_topic: str) -> None:
+    def __init__(self, kafka: KafkaSettings | str, topic: str, dead_letter_topic: str) -> None:
         from pipelines.io.producer import new_producer
 
-        self._producer = new_producer(bootstrap)
+        self._producer = new_producer(kafka)
         self._topic = topic
         self._dead_topic = dead_letter_topic
 

@@ -1,5 +1,5 @@
 """Reading a Kafka topic to the end offsets seen at start: for consumers that take a snapshot and finish (the
-report, the bench's checks), unlike the pipeline's source (pipelines/io/kafka.py), which tails a topic.
+report, the bench's checks), unlike the pipeline's source (pipelines/io/kafka/source.py), which tails a topic.
 
 No consumer group and nothing committed: a snapshot never moves anyone's offsets.
 """
@@ -9,17 +9,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pipelines.io.kafka.security import KafkaSettings
 
-def read_to_end(bootstrap: str, topic: str, timeout_s: float = 30.0) -> Iterator[Any]:
+
+def read_to_end(kafka: KafkaSettings | str, topic: str, timeout_s: float = 30.0) -> Iterator[Any]:
     """Every message (kafka-python ConsumerRecord) of `topic` up to the end offsets seen at start, partition
     by partition interleaved as the broker returns them. ValueError when the topic does not exist or the
     broker stops answering for `timeout_s`."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
+    settings = KafkaSettings.of(kafka)
+    bootstrap = settings.bootstrap
     try:
         consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
+            **settings.client_config(),
             group_id=None,
             enable_auto_commit=False,
             request_timeout_ms=30_000,

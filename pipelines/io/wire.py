@@ -21,11 +21,10 @@ helpful reason: resolving its ids would need a registry client, which this produ
 from __future__ import annotations
 
 import io
-import json
 from functools import cache
 from typing import Any, cast
 
-from pipelines.model.events import ContractError, SocialEvent, event_from_record
+from pipelines.model.events import MAX_MESSAGE_BYTES, ContractError, SocialEvent, event_from_record, record_from_json
 from pipelines.schemas import schema
 
 MAGIC = b"\xc3\x01"
@@ -70,14 +69,14 @@ def _standalone(parsed: Any) -> Any:
     return walk(parsed)
 
 
-def _without_logical_types(node: Any) -> Any:
+def without_logical_types(node: Any) -> Any:
     """The same schema with every logicalType removed: the binary encoding is identical, but fastavro then
     reads a timestamp-millis long as the int it is instead of building a datetime."""
     if isinstance(node, list):
-        return [_without_logical_types(branch) for branch in node]
+        return [without_logical_types(branch) for branch in node]
     if not isinstance(node, dict):
         return node
-    return {k: _without_logical_types(v) for k, v in node.items() if k != "logicalType"}
+    return {k: without_logical_types(v) for k, v in node.items() if k != "logicalType"}
 
 
 @cache
@@ -94,7 +93,7 @@ def _codecs() -> tuple[dict[str, tuple[bytes, Any]], dict[bytes, tuple[str, Any]
         # fastavro returns the fingerprint as hex of the little-endian bytes, the spec's byte order.
         digest = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
         by_name[name] = (MAGIC + digest, schema(name))
-        by_fingerprint[digest] = (name, fastavro.parse_schema(_without_logical_types(standalone)))
+        by_fingerprint[digest] = (name, fastavro.parse_schema(without_logical_types(standalone)))
     return by_name, by_fingerprint
 
 
@@ -167,8 +166,9 @@ def decode(payload: bytes) -> tuple[str, dict[str, Any]]:
     try:
         record = schemaless_reader(body, reader_schema, None)
     except (EOFError, StopIteration, IndexError):  # the compiled reader raises IndexError on a short buffer
+        # ... and on an enum or union index past the schema's symbols, which a short buffer can also look like.
         size = len(payload) - HEADER_SIZE
-        raise ValueError(f"truncated {name} body: the record needs more than its {size} bytes") from None
+        raise ValueError(f"truncated or corrupt {name} body: cannot read a record from its {size} bytes") from None
     except Exception as error:  # fastavro raises many types on corrupt input (IndexError, UnicodeDecodeError...)
         raise ValueError(f"corrupt {name} body: {type(error).__name__}: {error}") from None
     left = len(payload) - body.tell()
@@ -187,12 +187,10 @@ def decode_event(payload: bytes, json_ok: bool = False) -> SocialEvent:
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise ContractError(f"expected bytes, got {type(payload).__name__}")
     payload = bytes(payload)
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise ContractError(f"message of {len(payload)} bytes is over the {MAX_MESSAGE_BYTES}-byte limit")
     if json_ok and payload[:1] != MAGIC[:1] and payload.lstrip()[:1] == b"{":
-        try:
-            record = json.loads(payload)
-        except ValueError as error:  # JSONDecodeError and UnicodeDecodeError alike
-            raise ContractError(f"not valid JSON: {error}") from None
-        return event_from_record(record)
+        return event_from_record(record_from_json(payload))
     try:
         name, record = decode(payload)
     except ValueError as error:

@@ -5,6 +5,11 @@ pane and removes the leaving one; only the counterparts those two panes touch ar
 other figure is a running sum. So the cost per event does not grow with W/P, and the cost per window is
 constant (plus the counterparts that changed).
 
+Duplicates (the same event_id delivered twice, as at-least-once Kafka does after a retry) are dropped here, per
+open pane: the pane keeps the ids of its counted contributions until it is sealed (see `_Pane.ids`); folding an
+inbound contribution is idempotent anyway. A duplicate of an event whose pane is already sealed is late, as any
+contribution to a sealed pane, and refused.
+
 The same engine serves the batch path (all contributions, then `advance()` to the end) and the streaming
 path (a stateful DoFn adds what arrived and advances to the watermark). Panes already evaluated are sealed:
 a contribution for one of them is late and refused, never silently merged into published windows.
@@ -34,7 +39,7 @@ IGNORED_EVIDENCE = 5
 class _Pane:
     """One period of one account. Open while contributions may arrive, then summarised when sealed."""
 
-    __slots__ = ("counters", "expert_bio", "index", "own_followers", "pairs", "preaching_text")
+    __slots__ = ("counters", "expert_bio", "ids", "index", "own_followers", "pairs", "preaching_text")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -45,8 +50,12 @@ class _Pane:
         self.pairs: dict[str, Any] = {}
         self.preaching_text: tuple[int, str] | None = None
         self.expert_bio: tuple[int, str] | None = None
+        # Event ids of the counted (non-inbound) contributions while the pane is open: the same event delivered
+        # twice (at-least-once Kafka, a replayed file) is counted once. Freed when the pane is sealed.
+        self.ids: set[str] | None = set()
 
     def seal(self) -> None:
+        self.ids = None
         sealed = {}
         for counterpart, (first_in, outs, followers) in self.pairs.items():
             first_out = min(outs) if outs else None
@@ -97,7 +106,7 @@ class AccountEngine:
     # ---- input -------------------------------------------------------------------------------------
     def add(self, contribution: c.Contribution) -> bool:
         """Folds one contribution into its pane; False (and nothing changes) if that pane is sealed."""
-        t, kind, counterpart, cp_followers, own_followers, flags, text, _ = contribution
+        t, kind, counterpart, cp_followers, own_followers, flags, text, eid = contribution
         index = pane_of(t, self.config.period_ms)
         if self._sealed_below is not None and index < self._sealed_below:
             return False
@@ -111,6 +120,12 @@ class AccountEngine:
         if own_followers is not None and (pane.own_followers is None or own_followers > pane.own_followers):
             pane.own_followers = own_followers
         counters = pane.counters
+        if kind != c.INBOUND:  # inbound folding is idempotent (earliest time, largest audience); the rest counts
+            ids = pane.ids
+            assert ids is not None  # open panes have their ids
+            if eid in ids:
+                return True  # a duplicate: already counted
+            ids.add(eid)
         if kind == c.INBOUND or kind == c.OUTBOUND:
             assert counterpart is not None  # `route` names the counterpart of every interaction
             pair = pane.pairs.get(counterpart)

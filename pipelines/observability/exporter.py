@@ -22,7 +22,10 @@ from typing import Any
 
 from prometheus_client import start_http_server
 
+from pipelines.cli.kafka_args import add_kafka_security_arguments, kafka_settings
 from pipelines.io import wire
+from pipelines.io.kafka.common import KafkaFatalError, close_quietly, fatal, is_fatal
+from pipelines.io.kafka.security import KafkaSettings
 from pipelines.observability.metrics import TOP_K_CAP, ReciprocityMetrics
 
 _LOGGER = logging.getLogger(__name__)
@@ -41,6 +44,11 @@ class ExporterOptions:
     port: int = 9464
     top_k: int = 0
     lag_interval_s: float = 5.0
+    kafka: KafkaSettings | None = None  # address and security; None: PLAINTEXT to `bootstrap`
+
+    @property
+    def client(self) -> KafkaSettings:
+        return self.kafka or KafkaSettings(self.bootstrap)
 
 
 class TopicReader:
@@ -100,7 +108,8 @@ def pipeline_lag(consumer: Any, admin: Any, group: str, topics: list[str]) -> di
 
 
 def serve(options: ExporterOptions, stop: threading.Event | None = None) -> ReciprocityMetrics:
-    """Runs until `stop` is set (forever from the command line). Reconnects when the broker goes away."""
+    """Runs until `stop` is set (forever from the command line). Reconnects when the broker goes away; stops
+    with KafkaFatalError when it refuses the credentials or the certificate (waiting would not help)."""
     from kafka import KafkaAdminClient, KafkaConsumer
     from kafka.errors import KafkaError
 
@@ -116,12 +125,12 @@ def serve(options: ExporterOptions, stop: threading.Event | None = None) -> Reci
             if consumer is None:
                 consumer = KafkaConsumer(
                     *reader.topics,
-                    bootstrap_servers=options.bootstrap,
+                    **options.client.client_config(),
                     group_id=options.group_id,
                     auto_offset_reset="earliest",
                     enable_auto_commit=True,
                 )
-                admin = KafkaAdminClient(bootstrap_servers=options.bootstrap)
+                admin = KafkaAdminClient(**options.client.client_config())
             for tp, messages in consumer.poll(timeout_ms=500, max_records=5000).items():
                 for message in messages:
                     reader.handle(tp.topic, message.value)
@@ -133,11 +142,13 @@ def serve(options: ExporterOptions, stop: threading.Event | None = None) -> Reci
                 ).items():
                     metrics.consumer_lag.labels(topic).set(value)
         except (KafkaError, OSError) as error:
+            if is_fatal(error):
+                for client in (consumer, admin):
+                    close_quietly(client)
+                raise fatal(options.client, error) from None
             _LOGGER.warning("Kafka unavailable (%s); retrying in 2 s", error)
             for client in (consumer, admin):
-                if client is not None:
-                    with contextlib.suppress(Exception):  # closing a broken client may fail; it is dropped
-                        client.close()
+                close_quietly(client)  # closing a broken client may fail; it is dropped
             consumer = admin = None
             stop.wait(2.0)
     if consumer is not None:
@@ -160,7 +171,12 @@ def parse_options(argv: list[str]) -> ExporterOptions:
     parser.add_argument("--bind", default="127.0.0.1", help="address of /metrics (loopback by default)")
     parser.add_argument("--port", type=int, default=9464)
     parser.add_argument("--top_k", type=int, default=0, help=f"opt-in per-account gauge, at most {TOP_K_CAP}")
+    add_kafka_security_arguments(parser)
     args = parser.parse_args(argv)
+    try:
+        kafka = kafka_settings(args, args.kafka_bootstrap)
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
     if not 0 <= args.top_k <= TOP_K_CAP:
         parser.exit(2, f"error: --top_k must be between 0 and {TOP_K_CAP}, got {args.top_k}\n")
     if not 0 < args.port < 65536:
@@ -176,13 +192,18 @@ def parse_options(argv: list[str]) -> ExporterOptions:
         bind=args.bind,
         port=args.port,
         top_k=args.top_k,
+        kafka=kafka,
     )
 
 
 def main(argv: list[str] | None = None) -> None:
     options = parse_options(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(options)
+    try:
+        serve(options)
+    except KafkaFatalError as error:  # refused credentials or certificate: waiting would not help
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ from pipelines.model.config import ReciprocityConfig
 from pipelines.model.events import SocialEvent, iso_utc
 from pipelines.model.reference import reference
 from pipelines.simulator import build_network, generate
-from tests.cli.test_streaming_job import SMALL, fresh_topics, read_back, run_streaming_job
+from tests.cli.jobs import fresh_topics, read_back, run_streaming_job
+from tests.cli.test_streaming_job import SMALL
 from tests.model.helpers import canonical
 
 

@@ -1,4 +1,4 @@
-"""The pure-Python Kafka source and sinks (pipelines/io/kafka.py).
+"""The pure-Python Kafka source and sinks (pipelines/io/kafka/: source.py, sinks.py).
 
 The first half drives ReadPartitionFn by hand with a fake consumer: checkpoints, the watermark policy, the
 done condition, broker errors and commits, in milliseconds. The second half runs real pipelines on Prism
@@ -34,9 +34,9 @@ from pipelines.io.kafka import (
     ReadSocialEventsFromKafka,
     WriteDeadLettersToKafka,
     WriteToKafka,
-    _CheckpointOnlyOffsetTracker,
     next_watermark_ms,
 )
+from pipelines.io.kafka.source import _CheckpointOnlyOffsetTracker
 from pipelines.model.config import ReciprocityConfig
 from pipelines.model.events import SocialEvent
 from pipelines.model.reference import reference
@@ -597,7 +597,7 @@ def test_end_to_end_dead_letters_are_the_malformed_messages(broker, end_to_end):
     for expected in (
         "bad marker",
         "unknown schema fingerprint",
-        "truncated SocialEvent body",
+        "truncated or corrupt SocialEvent body",
         "needs target_account_id",
     ):
         assert expected in reasons

@@ -47,8 +47,8 @@ def test_event_time_accepts_millis_and_iso(value, ms):
         ({"event_time": "yesterday"}, "event_time is not ISO-8601 nor epoch milliseconds: 'yesterday'"),
         ({"event_time": None}, "event_time is missing"),
         ({"target_account_id": None}, "REPLY needs target_account_id"),
-        ({"followers_count": -3}, "followers_count must be a non-negative integer or null, got -3"),
-        ({"followers_count": True}, "followers_count must be a non-negative integer or null, got True"),
+        ({"followers_count": -3}, "followers_count must be a non-negative integer below 2^63 or null, got -3"),
+        ({"followers_count": True}, "followers_count must be a non-negative integer below 2^63 or null, got True"),
         ({"text": 12}, "text must be a string or null, got int"),
     ],
 )

@@ -1,10 +1,9 @@
-"""Kafka IO in pure Python (kafka-python): no Java expansion service or Java harness, so any portable runner
-can run it (tested on Prism; written for Flink too).
+"""The Kafka source in pure Python (kafka-python): no Java expansion service or Java harness, so any portable
+runner can run it (tested on Prism; written for Flink too).
 
     read = pipeline | ReadSocialEventsFromKafka("127.0.0.1:9092", "social-events", group_id="reciprocity")
     read["events"]        # SocialEvents, timestamped with their event_time
     read["dead_letter"]   # DeadLetter dicts: reason, source "topic/partition/offset", the original bytes
-    windows | WriteToKafka("127.0.0.1:9092", "account-windows", "AccountWindow")
 
 How the source works, and why:
 
@@ -35,16 +34,13 @@ How the source works, and why:
   backoff inside the call, and the partition resumes where it stopped. Bad messages never fail the
   pipeline: they become dead letters.
 
-The sinks (`WriteToKafka`) encode each record as Avro single-object (pipelines/io/wire.py) and flush the
-producer at the end of every bundle. They wait out a broker outage (up to `max_outage_s`) instead of
-failing the bundle: Prism does not retry a failed bundle, it fails the job.
+The sinks are in pipelines/io/kafka/sinks.py, partition discovery and the start-time checks in admin.py, the
+connection and security settings in security.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -59,23 +55,14 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
 
 from pipelines.io import wire
 from pipelines.io.files import DEAD_LETTER, NAMESPACE, dead_letter
+from pipelines.io.kafka.admin import UNBOUNDED, DiscoverPartitionsFn, PartitionSpec
+from pipelines.io.kafka.common import backoff_s, close_quietly, fatal, is_fatal, kafka_errors
+from pipelines.io.kafka.security import KafkaSettings
 from pipelines.model.events import ContractError, SocialEvent
 
 _LOGGER = logging.getLogger(__name__)
 
-UNBOUNDED = sys.maxsize  # the stop offset of a partition read without end
 PRISM_NO_SDF_SPLIT = "prism_disable_sdf_split"
-
-# (topic, partition, start offset, stop offset): a plain tuple, so every runner encodes it deterministically.
-PartitionSpec = tuple[str, int, int, int]
-
-
-def _kafka_errors() -> tuple[type[BaseException], ...]:
-    """What a broker outage looks like from kafka-python: its own errors plus socket-level ones."""
-    from kafka.errors import KafkaError
-
-    # RuntimeError: what kafka-python raises from a consumer whose network layer was closed under it.
-    return (KafkaError, OSError, TimeoutError, RuntimeError)
 
 
 def _stamped(value: Any, event_time_ms: int) -> TimestampedValue:
@@ -84,102 +71,6 @@ def _stamped(value: Any, event_time_ms: int) -> TimestampedValue:
 
 def _nothing() -> None:
     """A bundle-finalizer callback for bundles with no offsets to commit (see ReadPartitionFn.process)."""
-
-
-def _backoff_s(failures: int) -> float:
-    """0.5 s, 1 s, 2 s ... capped at 10 s: quick to resume after a blip, cheap while the broker is down."""
-    return min(10.0, 0.5 * 2 ** max(0, failures - 1))
-
-
-def _close_quietly(consumer: Any) -> None:
-    """Best effort: a consumer is closed because it is broken or no longer needed; the broker times out
-    whatever connection is left."""
-    if consumer is not None:
-        with contextlib.suppress(Exception):
-            consumer.close(autocommit=False)
-
-
-# --- partition discovery --------------------------------------------------------------------------------------------
-
-
-class DiscoverPartitionsFn(beam.DoFn):
-    """Impulse -> one PartitionSpec per partition, starting at the group's committed offset (else the beginning).
-
-    Runs once, at pipeline start. A missing broker is waited for (up to `connect_timeout_s`); a missing
-    topic fails the pipeline at once with one line, since waiting would not create it.
-    """
-
-    def __init__(
-        self,
-        bootstrap_servers: str,
-        topic: str,
-        group_id: str,
-        until_end_offsets: bool,
-        consumer_config: dict[str, Any] | None = None,
-        connect_timeout_s: float = 120.0,
-    ) -> None:
-        self._bootstrap = bootstrap_servers
-        self._topic = topic
-        self._group_id = group_id
-        self._until_end = until_end_offsets
-        self._config = dict(consumer_config or {})
-        self._connect_timeout_s = connect_timeout_s
-
-    def process(self, _impulse: Any) -> Iterator[PartitionSpec]:
-        deadline = time.monotonic() + self._connect_timeout_s
-        failures = 0
-        while True:
-            try:
-                specs = self._discover()
-                break
-            except _kafka_errors() as error:
-                failures += 1
-                if time.monotonic() >= deadline:
-                    raise RuntimeError(
-                        f"Kafka at {self._bootstrap} did not answer for {self._connect_timeout_s:.0f}s: "
-                        f"{type(error).__name__}: {error}"
-                    ) from None
-                _LOGGER.warning("kafka: listing %s failed (%s); retrying", self._topic, error)
-                time.sleep(_backoff_s(failures))
-        yield from specs
-
-    def _discover(self) -> list[PartitionSpec]:
-        from kafka import KafkaConsumer, TopicPartition
-
-        config = {
-            "client_id": f"reciprocity-discover-{self._group_id}",
-            **self._config,
-            "group_id": self._group_id,
-            "enable_auto_commit": False,
-        }
-        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, **config)
-        try:
-            partitions = sorted(consumer.partitions_for_topic(self._topic))
-            if not partitions:
-                raise ValueError(f"Kafka topic {self._topic!r} does not exist on {self._bootstrap}")
-            tps = [TopicPartition(self._topic, p) for p in partitions]
-            beginning = consumer.beginning_offsets(tps)
-            end = consumer.end_offsets(tps)
-            specs: list[PartitionSpec] = []
-            for tp in tps:
-                committed = consumer.committed(tp)
-                start = beginning[tp] if committed is None else max(committed, beginning[tp])
-                if start > end[tp]:  # the topic was recreated under the same group: its offsets mean nothing
-                    _LOGGER.warning("kafka: %s committed %s > end %s; reading from the start", tp, start, end[tp])
-                    start = beginning[tp]
-                stop = end[tp] if self._until_end else UNBOUNDED
-                _LOGGER.info(
-                    "kafka: %s/%d from offset %d (%s) to %s",
-                    tp.topic,
-                    tp.partition,
-                    start,
-                    "committed" if committed is not None else "beginning",
-                    stop if stop != UNBOUNDED else "unbounded",
-                )
-                specs.append((tp.topic, tp.partition, start, stop))
-            return specs
-        finally:
-            _close_quietly(consumer)
 
 
 # --- restriction and watermark --------------------------------------------------------------------------------------
@@ -277,7 +168,7 @@ class ReadPartitionFn(beam.DoFn):
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: KafkaSettings | str,
         group_id: str,
         json_ok: bool = False,
         batch_events: bool = False,
@@ -287,7 +178,7 @@ class ReadPartitionFn(beam.DoFn):
         max_out_of_orderness_ms: int = 5000,
         consumer_config: dict[str, Any] | None = None,
     ) -> None:
-        self._bootstrap = bootstrap_servers
+        self._kafka = KafkaSettings.of(kafka)
         self._group_id = group_id
         self._json_ok = json_ok
         self._batch = batch_events
@@ -311,7 +202,7 @@ class ReadPartitionFn(beam.DoFn):
 
     def teardown(self) -> None:
         for consumer in [*getattr(self, "_consumers", {}).values(), getattr(self, "_committer", None)]:
-            _close_quietly(consumer)
+            close_quietly(consumer)
 
     # -- Kafka plumbing (every call that can meet a broker outage lives here, outside any `yield`) --
 
@@ -330,7 +221,7 @@ class ReadPartitionFn(beam.DoFn):
             "fetch_max_wait_ms": self._poll_timeout_ms,
             **self._config,
         }
-        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, **config)
+        consumer = KafkaConsumer(**self._kafka.client_config(), **config)
         consumer.assign([tp])
         return consumer
 
@@ -344,7 +235,7 @@ class ReadPartitionFn(beam.DoFn):
             "group_id": self._group_id,
             "enable_auto_commit": False,
         }
-        return KafkaConsumer(bootstrap_servers=self._bootstrap, **config)
+        return KafkaConsumer(**self._kafka.client_config(), **config)
 
     def _consumer_at(self, tp: Any, offset: int) -> Any:
         consumer = self._consumers.get(tp)
@@ -360,7 +251,7 @@ class ReadPartitionFn(beam.DoFn):
     def _drop_consumer(self, tp: Any) -> None:
         consumer = self._consumers.pop(tp, None)
         self._positions.pop(tp, None)
-        _close_quietly(consumer)
+        close_quietly(consumer)
 
     def _caught_up(self, consumer: Any, tp: Any) -> bool:
         """Asks the broker (ListOffsets), rather than trusting a cached high watermark: during an outage the
@@ -386,7 +277,7 @@ class ReadPartitionFn(beam.DoFn):
             self._commit_failures.inc()
             _LOGGER.warning("kafka: committing %s/%d offset %d failed: %s", tp.topic, tp.partition, offset, error)
             committer, self._committer = self._committer, None
-            _close_quietly(committer)
+            close_quietly(committer)
 
     def _to_output(self, record: Any) -> SocialEvent | beam.pvalue.TaggedOutput:
         """One Kafka record -> a SocialEvent or a tagged dead letter. Never raises on data."""
@@ -448,7 +339,9 @@ class ReadPartitionFn(beam.DoFn):
                         return
                     caught_up = stop >= UNBOUNDED and self._caught_up(consumer, tp)
                 self._failures.pop(tp, None)
-            except _kafka_errors() as error:
+            except kafka_errors() as error:
+                if is_fatal(error):  # refused credentials or certificate: waiting will not help
+                    raise fatal(self._kafka, error) from None
                 # The broker is away (or the consumer broke): wait here rather than deferring with a delay,
                 # so this partition stays in the same bundle as the others (see the module docstring).
                 failures = self._failures[tp] = self._failures.get(tp, 0) + 1
@@ -464,7 +357,7 @@ class ReadPartitionFn(beam.DoFn):
                 )
                 if failures > 1 or isinstance(error, RuntimeError):  # kafka-python: "NetworkSelector closed!"
                     self._drop_consumer(tp)
-                time.sleep(_backoff_s(failures))
+                time.sleep(backoff_s(failures))
                 break
             batch: list[SocialEvent] = []
             finished = False
@@ -541,7 +434,7 @@ class ReadSocialEventsFromKafka(beam.PTransform):
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: KafkaSettings | str,
         topic: str,
         group_id: str,
         until_end_offsets: bool = False,
@@ -556,12 +449,12 @@ class ReadSocialEventsFromKafka(beam.PTransform):
         super().__init__()
         if max_out_of_orderness_ms < 0:
             raise ValueError("max_out_of_orderness_ms must not be negative")
-        self._bootstrap = bootstrap_servers
+        self._kafka = KafkaSettings.of(kafka)
         self._topic = topic
         self._group_id = group_id
         self._until_end = until_end_offsets
         self._read = ReadPartitionFn(
-            bootstrap_servers,
+            self._kafka,
             group_id,
             json_ok=json_ok,
             batch_events=batch_events,
@@ -580,142 +473,8 @@ class ReadSocialEventsFromKafka(beam.PTransform):
             | "Impulse" >> beam.Impulse()
             | "Partitions"
             >> beam.ParDo(
-                DiscoverPartitionsFn(
-                    self._bootstrap, self._topic, self._group_id, self._until_end, self._consumer_config
-                )
+                DiscoverPartitionsFn(self._kafka, self._topic, self._group_id, self._until_end, self._consumer_config)
             )
             | "Read" >> beam.ParDo(self._read).with_outputs(DEAD_LETTER, main="events")
         )
         return {"events": outputs.events, "dead_letter": outputs[DEAD_LETTER]}
-
-
-# --- the sinks ------------------------------------------------------------------------------------------------------
-
-
-class _ProduceFn(beam.DoFn):
-    """Sends each record as an Avro single-object message; a bundle succeeds only if all its sends did.
-
-    A broker outage is ridden out rather than failed, for up to `max_outage_s`: on Prism a failed bundle
-    fails the whole job (it does not retry bundles). The producer is created on first use (its constructor
-    waits for the broker), its own retries are allowed to last the whole budget (`delivery_timeout_ms`),
-    which keeps the messages of a key in order, and `send` may block as long while it waits for metadata.
-    """
-
-    _producer: Any  # a kafka.KafkaProducer (kafka-python ships no types), None until first used; set in setup
-
-    def __init__(
-        self,
-        bootstrap_servers: str,
-        topic: str,
-        schema_name: str,
-        key_field: str | None,
-        producer_config: dict[str, Any] | None,
-        max_outage_s: float,
-    ) -> None:
-        self._bootstrap = bootstrap_servers
-        self._topic = topic
-        self._schema = schema_name
-        self._key_field = key_field
-        self._config = dict(producer_config or {})
-        self._max_outage_s = max_outage_s
-
-    def _new_producer(self) -> Any:
-        from kafka import KafkaProducer
-
-        budget_ms = int(self._max_outage_s * 1000)
-        config = {
-            "acks": "all",
-            "linger_ms": 20,
-            "client_id": f"reciprocity-write-{self._topic}",
-            "delivery_timeout_ms": max(budget_ms, 31_000),  # must exceed request_timeout_ms (30 s)
-            "max_block_ms": budget_ms,
-            "bootstrap_timeout_ms": 5_000,
-            **self._config,
-        }
-        return KafkaProducer(bootstrap_servers=self._bootstrap, **config)
-
-    def _ready_producer(self) -> Any:
-        """The producer, created now if need be; waits out a broker that is down, up to `max_outage_s`."""
-        if self._producer is not None:
-            return self._producer
-        deadline = time.monotonic() + self._max_outage_s
-        failures = 0
-        while True:
-            try:
-                self._producer = self._new_producer()
-                return self._producer
-            except _kafka_errors() as error:
-                failures += 1
-                if time.monotonic() >= deadline:
-                    raise RuntimeError(
-                        f"Kafka at {self._bootstrap} unreachable for {self._max_outage_s:.0f}s: {error}"
-                    ) from None
-                _LOGGER.warning("kafka: producer for %s cannot connect (%s); retrying", self._topic, error)
-                time.sleep(_backoff_s(failures))
-
-    def setup(self) -> None:
-        self._producer = None
-        self._written = beam.metrics.Metrics.counter(NAMESPACE, f"kafka_written_{self._topic}")
-
-    def start_bundle(self) -> None:
-        self._errors: list[BaseException] = []
-        self._sent = 0
-
-    def process(self, record: dict[str, Any]) -> None:
-        value = wire.encode(record, self._schema)
-        key = record.get(self._key_field) if self._key_field else None
-        producer = self._ready_producer()
-        future = producer.send(self._topic, value=value, key=None if key is None else str(key).encode("utf-8"))
-        future.add_errback(self._errors.append)  # called on the producer's I/O thread; list.append is atomic
-        self._sent += 1
-
-    def finish_bundle(self) -> None:
-        if not self._sent:
-            return
-        # No timeout of our own: each send ends, delivered or failed, within delivery_timeout_ms.
-        self._producer.flush()
-        if self._errors:
-            first = self._errors[0]
-            raise RuntimeError(
-                f"{len(self._errors)} of {self._sent} messages to Kafka topic {self._topic} failed: "
-                f"{type(first).__name__}: {first}"
-            )
-        self._written.inc(self._sent)
-
-    def teardown(self) -> None:
-        producer = getattr(self, "_producer", None)
-        if producer is not None:
-            with contextlib.suppress(Exception):
-                producer.close(timeout=10)
-
-
-class WriteToKafka(beam.PTransform):
-    """Writes dicts of `schema_name` (a schema in schemas/) to `topic`, keyed by `key_field` (None: no key).
-
-    At-least-once: a bundle whose sends fail for longer than `max_outage_s` fails (Flink retries it from
-    its last checkpoint; Prism fails the job), so a message may be written twice; consumers dedupe on the
-    record's natural id (alert_id; account_id + window_end).
-    """
-
-    def __init__(
-        self,
-        bootstrap_servers: str,
-        topic: str,
-        schema_name: str,
-        key_field: str | None = "account_id",
-        producer_config: dict[str, Any] | None = None,
-        max_outage_s: float = 600.0,
-    ) -> None:
-        super().__init__()
-        wire.header_of(schema_name)  # an unknown schema fails here, at construction, not on a worker
-        self._fn = _ProduceFn(bootstrap_servers, topic, schema_name, key_field, producer_config, max_outage_s)
-
-    def expand(self, records: beam.PCollection) -> beam.PCollection:
-        return records | "Produce" >> beam.ParDo(self._fn)
-
-
-class WriteDeadLettersToKafka(WriteToKafka):
-    """Dead letters (schemas/DeadLetter.avsc) to `topic`, unkeyed: they are few and read in order."""
-
-    def __init__(self, bootstrap_servers: str, topic: str, producer_config: dict[str, Any] | None = None) -> None:
-        super().__init__(bootstrap_servers, topic, "DeadLetter", key_field=None, producer_config=producer_config)

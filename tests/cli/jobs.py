@@ -1,0 +1,82 @@
+"""Running the streaming job the way users do (`python -m pipelines.reciprocity --kafka_bootstrap ...` on Prism),
+for the tests that need a real job against the real broker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from functools import cache
+from pathlib import Path
+
+from kafka import KafkaConsumer
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from pipelines.io import wire
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@cache
+def prism() -> str:
+    """The Prism binary (deploy/local/prism.sh builds it once)."""
+    script = ROOT / "deploy" / "local" / "prism.sh"
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=True, timeout=900)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def fresh_topics(broker: str) -> tuple[str, dict[str, str]]:
+    """A random suffix and the job's four topics named with it, created with two partitions each."""
+    suffix = uuid.uuid4().hex[:8]
+    topics = {name: f"{name}-{suffix}" for name in ("events", "windows", "alerts", "dead")}
+    admin = KafkaAdminClient(bootstrap_servers=broker)
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1) for topic in topics.values()])
+    admin.close()
+    return suffix, topics
+
+
+def job_command(broker: str, topics: dict[str, str], group: str, output: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pipelines.reciprocity",
+        "--kafka_bootstrap",
+        broker,
+        "--events_topic",
+        topics["events"],
+        "--windows_topic",
+        topics["windows"],
+        "--alerts_topic",
+        topics["alerts"],
+        "--dead_letter_topic",
+        topics["dead"],
+        "--group_id",
+        group,
+        "--output",
+        str(output),
+        "--runner",
+        "PrismRunner",
+        f"--prism_location={prism()}",
+        *extra,
+    ]
+
+
+def streaming_job_command(broker: str, topics: dict[str, str], group_id: str, out: Path, *extra: str) -> list[str]:
+    """The job to the end offsets seen at start, alerts from 5 inbound engagers (the tests' small networks)."""
+    return job_command(broker, topics, group_id, out, "--until_end_offsets", "--min_inbound", "5", *extra)
+
+
+def run_streaming_job(
+    broker: str, topics: dict[str, str], group_id: str, out: Path, *extra: str
+) -> subprocess.CompletedProcess:
+    """The streaming job on Prism over `topics` (events, windows, alerts, dead) up to the end offsets."""
+    argv = streaming_job_command(broker, topics, group_id, out, *extra)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
+
+
+def read_back(broker: str, topic: str) -> list[dict]:
+    """Every record of a topic, decoded (Avro single-object)."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=broker, auto_offset_reset="earliest", consumer_timeout_ms=4000)
+    records = [wire.decode(message.value)[1] for message in consumer]
+    consumer.close()
+    return records
