@@ -21,10 +21,10 @@ from pipelines.cli.kafka_args import add_kafka_security_arguments, kafka_setting
 from pipelines.cli.options import OptionError, OptionParser, fail
 from pipelines.io import wire
 from pipelines.io.kafka.security import KafkaSettings
+from pipelines.io.topics import read_to_end
 
 RAW_PREVIEW = 200  # bytes of the original message shown per dead letter
-POLL_TIMEOUT_MS = 1000
-MAX_IDLE_POLLS = 5
+MAX_IDLE_S = 5  # a broker that sends nothing for this long before the end offsets: an error
 
 
 def build_parser() -> OptionParser:
@@ -69,32 +69,10 @@ def render(payload: bytes) -> dict[str, Any]:
 
 def latest(kafka: KafkaSettings | str, topic: str, last: int) -> Iterator[tuple[int, bytes]]:
     """(timestamp ms, value) of up to `last` latest messages of every partition, in time order."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    settings = KafkaSettings.of(kafka)
-    bootstrap = settings.bootstrap
-    consumer = KafkaConsumer(**settings.client_config(), enable_auto_commit=False, group_id=None)
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise OptionError(f"--topic: no topic {topic!r} on {bootstrap}")
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        begins, ends = consumer.beginning_offsets(tps), consumer.end_offsets(tps)
-        wanted = 0
-        for tp in tps:
-            start = max(begins[tp], ends[tp] - last)
-            consumer.seek(tp, start)
-            wanted += ends[tp] - start
-        found: list[tuple[int, bytes]] = []
-        idle = 0
-        while len(found) < wanted and idle < MAX_IDLE_POLLS:
-            batch = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
-            idle = 0 if batch else idle + 1
-            for tp, messages in batch.items():
-                found.extend((m.timestamp, m.value) for m in messages if m.offset < ends[tp])
-    finally:
-        consumer.close()
+        found = [(m.timestamp, m.value) for m in read_to_end(kafka, topic, timeout_s=MAX_IDLE_S, last=last)]
+    except ValueError as error:
+        raise OptionError(f"--topic: {error}") from None
     yield from sorted(found, key=lambda item: item[0])[-last:]
 
 

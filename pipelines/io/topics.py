@@ -12,10 +12,12 @@ from typing import Any
 from pipelines.io.kafka.security import KafkaSettings
 
 
-def read_to_end(kafka: KafkaSettings | str, topic: str, timeout_s: float = 30.0) -> Iterator[Any]:
+def read_to_end(
+    kafka: KafkaSettings | str, topic: str, timeout_s: float = 30.0, last: int | None = None
+) -> Iterator[Any]:
     """Every message (kafka-python ConsumerRecord) of `topic` up to the end offsets seen at start, partition
-    by partition interleaved as the broker returns them. ValueError when the topic does not exist or the
-    broker stops answering for `timeout_s`."""
+    by partition interleaved as the broker returns them; with `last`, only each partition's `last` latest.
+    ValueError when the topic does not exist or the broker stops answering for `timeout_s`."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
@@ -37,8 +39,13 @@ def read_to_end(kafka: KafkaSettings | str, topic: str, timeout_s: float = 30.0)
             raise ValueError(f"topic {topic!r} does not exist on {bootstrap}")
         partitions = [TopicPartition(topic, p) for p in sorted(known)]
         consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
         ends = consumer.end_offsets(partitions)
+        if last is None:
+            consumer.seek_to_beginning(*partitions)
+        else:
+            begins = consumer.beginning_offsets(partitions)
+            for tp in partitions:
+                consumer.seek(tp, max(begins[tp], ends[tp] - last))
         left = {tp for tp in partitions if consumer.position(tp) < ends[tp]}
         idle_polls = 0
         while left:

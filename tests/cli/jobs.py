@@ -36,6 +36,14 @@ def fresh_topics(broker: str) -> tuple[str, dict[str, str]]:
 
 
 def job_command(broker: str, topics: dict[str, str], group: str, output: Path, *extra: str) -> list[str]:
+    """The streaming job on Prism over `topics` (events, windows, alerts, dead)."""
+    return reciprocity_command(
+        broker, topics, group, output, "--runner", "PrismRunner", f"--prism_location={prism()}", *extra
+    )
+
+
+def reciprocity_command(broker: str, topics: dict[str, str], group: str, output: Path, *extra: str) -> list[str]:
+    """The streaming job over `topics` (events, windows, alerts, dead), on the runner `extra` names."""
     return [
         sys.executable,
         "-m",
@@ -54,9 +62,6 @@ def job_command(broker: str, topics: dict[str, str], group: str, output: Path, *
         group,
         "--output",
         str(output),
-        "--runner",
-        "PrismRunner",
-        f"--prism_location={prism()}",
         *extra,
     ]
 

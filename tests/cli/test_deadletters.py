@@ -55,4 +55,4 @@ def test_prints_the_latest_letters_of_every_partition(broker: str, capsys: pytes
 
     with pytest.raises(SystemExit):
         deadletters.main(["--kafka_bootstrap", broker, "--topic", f"missing-{topic}"])
-    assert "no topic" in capsys.readouterr().err
+    assert f"--topic: topic 'missing-{topic}' does not exist on {broker}" in capsys.readouterr().err

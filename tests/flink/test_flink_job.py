@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from pipelines.io.flink_rest import FlinkRest
@@ -19,7 +18,7 @@ from pipelines.model.config import ReciprocityConfig
 from pipelines.model.events import SocialEvent
 from pipelines.model.reference import reference
 from pipelines.simulator import SimulationConfig, build_network, generate
-from tests.cli.jobs import fresh_topics, read_back
+from tests.cli.jobs import fresh_topics, read_back, reciprocity_command
 from tests.conftest import LocalFlink
 from tests.model.helpers import canonical
 
@@ -29,35 +28,22 @@ CONFIG = ReciprocityConfig(min_inbound=5)
 
 
 def job_command(cluster: LocalFlink, broker: str, topics: dict[str, str], group: str, out: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "pipelines.reciprocity",
+    return reciprocity_command(
+        broker,
+        topics,
+        group,
+        out,
         "--runner",
         "FlinkRunner",
         "--flink_master",
         cluster.rest,
         "--parallelism",
         "2",
-        "--kafka_bootstrap",
-        broker,
-        "--events_topic",
-        topics["events"],
-        "--windows_topic",
-        topics["windows"],
-        "--alerts_topic",
-        topics["alerts"],
-        "--dead_letter_topic",
-        topics["dead"],
-        "--group_id",
-        group,
         "--min_inbound",
         str(CONFIG.min_inbound),
-        "--output",
-        str(out),
         "--job_name",
         f"reciprocity-{group}",
-    ]
+    )
 
 
 def assert_equals_reference(broker: str, topics: dict[str, str], events: list[SocialEvent]) -> None:
