@@ -270,3 +270,21 @@ class IngestMetrics:
     def value(self, name: str, **labels: str) -> float:
         """A sample's current value (0 when never set): for summaries and tests."""
         return self.registry.get_sample_value(name, {"source": self.source, **labels}) or 0.0
+
+
+# What Flink's Prometheus reporter serves for the job on a Flink cluster (deploy/local/flink.sh), that the
+# dashboard's "Flink: " panels draw. Flink's names, not ours: Beam's counters of the job appear as
+# flink_taskmanager_job_task_operator_<namespace>_<name> (gauges of the running total), Flink's job and task
+# metrics under their own names. tests/flink checks that each returns data from a real Prometheus scraping a
+# real cluster.
+FLINK_SERIES = frozenset(
+    {
+        "flink_taskmanager_job_task_operator_reciprocity_kafka_events_read",
+        "flink_jobmanager_job_numberOfCompletedCheckpoints",
+        "flink_jobmanager_job_lastCheckpointDuration",
+        "flink_jobmanager_job_numRestarts",
+        "flink_taskmanager_job_task_numRecordsInPerSecond",
+        "flink_taskmanager_job_task_numRecordsOutPerSecond",
+        "flink_taskmanager_job_task_backPressuredTimeMsPerSecond",
+    }
+)

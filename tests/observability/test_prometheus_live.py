@@ -73,13 +73,15 @@ INGEST_CUT_EVERY = 300
 INGEST_MALFORMED_EVERY = 40
 
 
-def dashboard_queries(node: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(panel title, expr) of every target, through rows and nested panels of any depth."""
+def dashboard_queries(node: dict[str, Any], flink: bool = False) -> Iterator[tuple[str, str]]:
+    """(panel title, expr) of every target, through rows and nested panels of any depth: the "Flink: " panels
+    (a job on a Flink cluster, checked by tests/flink) with `flink`, the others without."""
     for panel in [*node.get("panels", []), *node.get("rows", [])]:
+        title = panel.get("title") or f"panel {panel.get('id')}"
         for target in panel.get("targets", []):
-            if target.get("expr"):
-                yield panel.get("title") or f"panel {panel.get('id')}", target["expr"]
-        yield from dashboard_queries(panel)
+            if target.get("expr") and title.startswith("Flink: ") == flink:
+                yield title, target["expr"]
+        yield from dashboard_queries(panel, flink)
 
 
 def substitute(expr: str) -> str:
@@ -125,7 +127,7 @@ def no_data(response: dict[str, Any]) -> str | None:
     return None
 
 
-def prometheus_config(path: Path, targets: dict[str, str]) -> None:
+def prometheus_config(path: Path, targets: dict[str, str | list[str]]) -> None:
     """The project's config with a 1 s scrape, only the jobs named in `targets` (job name -> the target it
     scrapes here), rule files by absolute path."""
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
@@ -136,13 +138,14 @@ def prometheus_config(path: Path, targets: dict[str, str]) -> None:
     missing = set(targets) - {job["job_name"] for job in jobs}
     assert not missing, f"{PROMETHEUS_CONFIG} has no {', '.join(sorted(missing))} job"
     for job in jobs:
-        job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
+        wanted = targets[job["job_name"]]
+        job["static_configs"] = [{"targets": [wanted] if isinstance(wanted, str) else wanted}]
     config["scrape_configs"] = jobs
     path.write_text(yaml.safe_dump(config))
 
 
 @contextmanager
-def running_prometheus(workdir: Path, targets: dict[str, str]) -> Iterator[str]:
+def running_prometheus(workdir: Path, targets: dict[str, str | list[str]]) -> Iterator[str]:
     """A Prometheus on a free loopback port scraping `targets` (job name -> target); yields its base URL,
     always stops it."""
     binary = shutil.which("prometheus")
