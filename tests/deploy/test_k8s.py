@@ -148,12 +148,14 @@ def test_the_submission_parses_with_the_options_and_points_at_the_cluster(
     (submit,) = spec["containers"]
     argv = expand(submit["command"], options)
     assert argv[:3] == ["python", "-m", "pipelines.reciprocity"]
-    # The watchlist is a file of the ConfigMap, mounted where the command reads it.
+    # The watchlist is a file of the ConfigMap, mounted where the commented-out option would read it; the base's
+    # names no account, and the job refuses an empty watchlist, so the command does not pass it.
     mount = next(m for m in submit["volumeMounts"] if m["name"] == "watchlist")["mountPath"]
-    watchlist = option(argv, "--watchlist")
-    assert Path(watchlist).parent == Path(mount)
-    assert Path(watchlist).name in local["ConfigMap", "reciprocity-watchlist"]["data"]
-    argv[argv.index(watchlist)] = str(K8S / "base" / "watchlist.txt")
+    assert "watchlist.txt" in local["ConfigMap", "reciprocity-watchlist"]["data"]
+    assert f"{mount}/watchlist.txt" in (K8S / "base" / "submit-job.yaml").read_text()
+    assert "--watchlist" not in argv
+    with pytest.raises(cli_options.OptionError, match="lists no account"):
+        cli_options.read_watchlist(str(K8S / "base" / "watchlist.txt"))
     job, config, beam_args = cli_options.parse(argv[3:])
     assert job.kafka is not None and job.kafka.bootstrap == options["KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert job.kafka.state_shards == int(options["STATE_SHARDS"])

@@ -276,8 +276,6 @@ def test_the_upgrade_overlay_renders_a_submitter_restoring_the_savepoint(
     argv = expand(submit["command"], docs["ConfigMap", "reciprocity-options"]["data"])
     assert argv[-2] == "--savepoint_path"
     assert argv[-1].startswith(next(iter(savepoint_dirs(local))))
-    watchlist = argv.index("--watchlist") + 1
-    argv[watchlist] = str(K8S / "base" / "watchlist.txt")
     cli_options.parse(argv[3:])
 
 
