@@ -83,7 +83,9 @@ def test_unknown_accounts_are_looked_up_in_batches_at_the_bounded_rate_then_serv
 def test_the_ingester_fills_counts_once_accounts_are_known(profile_api, tmp_path):
     url, calls = profile_api
     frames = list(synthetic_frames(400, seed=5, accounts=30, step_us=100_000))
-    server = JetstreamReplay(frames, drop_after=[100])  # the reconnection's backoff gives the lookups time
+    # The reconnections' backoffs (three cuts: about 0.5 + 1 + 2 s) give the lookups time even on a busy machine;
+    # with a single cut, the last 100 frames overtook lookups still queued behind other processes (seen in CI).
+    server = JetstreamReplay(frames, drop_after=[100, 110, 120])
     out = tmp_path / "events.jsonl"
     try:
         argv = ["bluesky", "--endpoint", server.url, "--output", str(out), "--idle_exit", "1.5"]
