@@ -22,7 +22,6 @@ Beam believing checkpointing is off, and its source shutdown then blocks every c
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import json
 import os
@@ -31,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.cli.options import OptionError, OptionParser
+from pipelines.cli.options import OptionError, OptionParser, check_beam_args, whole_number
 
 DEFAULT_CHECKPOINTING_INTERVAL_MS = 10_000
 LOCAL_JOB_PORT = 8099
@@ -136,21 +135,12 @@ def describe_options(job_endpoint: str, timeout: float = DESCRIBE_TIMEOUT_S) -> 
 
 def check_runner_options(beam_args: Sequence[str], declared: Sequence[RunnerOption]) -> None:
     """Refuse a flag neither the Python SDK nor the job server knows, and an ill-typed value of a declared one."""
-    from pipelines.cli.options import check_beam_args
-
     check_beam_args(list(beam_args), extra=[option.name for option in declared])
     parser = OptionParser(add_help=False, allow_abbrev=False)
     for option in declared:
         if option.type == "INTEGER":
-            parser.add_argument(f"--{option.name}", type=_integer)
+            parser.add_argument(f"--{option.name}", type=whole_number)
     parser.parse_known_args(list(beam_args))
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
 
 
 def prepare(

@@ -46,12 +46,17 @@ def _lateness(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def whole_number(text: str) -> int:
+    """An argparse type: an int, or the one-line reason it is not."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+
+
 def _count(minimum: int) -> Callable[[str], int]:
     def count(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        value = whole_number(text)
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
         return value
