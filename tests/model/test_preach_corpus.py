@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from pipelines.model.preach_corpus import LANGUAGES, load, split
+from pipelines.model.preach_corpus import LANGUAGES, SPLITS, load, split
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +27,33 @@ def test_ids_and_texts_are_unique(corpus):
     assert len({e.text for e in corpus}) == len(corpus)
 
 
-def test_heldout_is_kept_apart_by_idea(corpus):
-    heldout, train = split(corpus, "heldout"), split(corpus, "train")
-    assert len(heldout) + len(train) == len(corpus)
-    assert 0.3 <= len(heldout) / len(corpus) <= 0.5
-    # The same idea written in another language never crosses the split.
+def test_dev_is_kept_apart_from_train_by_idea(corpus):
+    dev, train = split(corpus, "dev"), split(corpus, "train")
+    assert 0.3 <= len(dev) / (len(dev) + len(train)) <= 0.5
+    # The same idea written in another language never crosses the split (ideas are shared only in train and dev).
     idea_split = collections.defaultdict(set)
-    for e in corpus:
+    for e in dev + train:
         idea_split[e.id.split("-")[1]].add(e.split)
     assert all(len(splits) == 1 for splits in idea_split.values())
-    # Every style is measured on held-out texts.
-    assert {e.style for e in heldout} == {e.style for e in corpus}
+    # Every style of train is measured on dev texts.
+    assert {e.style for e in dev} == {e.style for e in train}
+
+
+def test_every_row_is_in_one_of_the_three_splits(corpus):
+    assert sum(len(split(corpus, name)) for name in SPLITS) == len(corpus)
+
+
+def test_test_part_is_separate_balanced_and_covers_every_style(corpus):
+    test, tuned = split(corpus, "test"), [e for e in corpus if e.split != "test"]
+    # Its own files and its own id range, so nothing fit or tuned shares a row with it.
+    assert all(int(e.id.split("-")[1]) > 500 for e in test)
+    assert all(int(e.id.split("-")[1]) <= 500 for e in tuned)
+    for lang in LANGUAGES:
+        labels = collections.Counter(e.label for e in test if e.lang == lang)
+        assert labels[1] >= 20 and labels[0] >= 20 and labels[0] == labels[1]
+    # Every preaching style and trap kind of the tuned part is in the test part (which adds a few of its own).
+    assert {(e.label, e.style) for e in tuned} <= {(e.label, e.style) for e in test}
+    assert not {e.text for e in test} & {e.text for e in tuned}
 
 
 def test_malformed_row_is_one_clear_error(tmp_path):
