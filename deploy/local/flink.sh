@@ -35,6 +35,8 @@
 #                                                    and this project: `make flink-up` creates .venv first)
 #   FLINK_HOME=<repo>/.cache/flink                   jars, config, logs, pid files, checkpoints, savepoints
 #   FLINK_DIST=$FLINK_HOME/dist                      the unpacked Flink jars (a test cluster shares make flink-up's)
+#   FLINK_DEBUG_LOGGERS=                              logger names (comma-separated) to log at DEBUG, e.g.
+#                      org.apache.beam.runners.flink.translation.wrappers.streaming.DoFnOperator (watermarks, timers)
 #   JAVA_HOME                                        otherwise `java` from PATH (17 is what is tested)
 set -euo pipefail
 
@@ -273,6 +275,12 @@ logger.pekko.level=WARN
 logger.netty.name=org.jboss.netty.channel.DefaultChannelPipeline
 logger.netty.level=OFF
 EOF
+  # FLINK_DEBUG_LOGGERS: comma-separated logger names to log at DEBUG, e.g. Beam's DoFnOperator (watermarks, timers).
+  local n=0 logger
+  for logger in ${FLINK_DEBUG_LOGGERS//,/ }; do
+    n=$((n + 1))
+    printf 'logger.debug%d.name=%s\nlogger.debug%d.level=DEBUG\n' "$n" "$logger" "$n" >>"$CONF/log4j.properties"
+  done
 }
 
 # --- processes ------------------------------------------------------------------------------------------------------

@@ -18,6 +18,12 @@ A streaming job checkpoints every 10 s unless --checkpointing_interval says othe
 failure restarts it from nothing, and Beam finalizes bundles (which commits the Kafka offsets) only after a
 completed checkpoint. Beam must be told through its own option: a cluster-side checkpoint interval alone leaves
 Beam believing checkpointing is off, and its source shutdown then blocks every checkpoint.
+
+A streaming job also finishes its bundles before each checkpoint barrier (--finish_bundle_before_checkpointing,
+always added). Left at the runner's default, an operator finishes its bundle inside the snapshot, buffers that
+bundle's output until after the barrier, yet emits the watermark the finished bundle allows at once: the buffered
+elements then arrive behind their watermark, and the next stateful stage drops them as late (Beam's
+StatefulParDoDropped counter; measured: 64-208 of 47k events lost per run, at a 2 s checkpoint interval).
 """
 
 from __future__ import annotations
@@ -205,12 +211,18 @@ def prepare(
 
 
 def _with_checkpointing(args: list[str], streaming: bool, chosen: list[str]) -> list[str]:
-    if streaming and not _has_flag(args, "checkpointing_interval"):
+    """A streaming job's checkpoint options: an interval unless given, bundles finished before each barrier."""
+    if not streaming:
+        return args
+    args = list(args)
+    if not _has_flag(args, "checkpointing_interval"):
         chosen.append(
             f"checkpointing every {DEFAULT_CHECKPOINTING_INTERVAL_MS // 1000} s "
             f"(--checkpointing_interval {DEFAULT_CHECKPOINTING_INTERVAL_MS})"
         )
-        return [*args, f"--checkpointing_interval={DEFAULT_CHECKPOINTING_INTERVAL_MS}"]
+        args.append(f"--checkpointing_interval={DEFAULT_CHECKPOINTING_INTERVAL_MS}")
+    if not _has_flag(args, "finish_bundle_before_checkpointing"):
+        args.append("--finish_bundle_before_checkpointing")  # see the module docstring: without it, data goes late
     return args
 
 

@@ -64,6 +64,8 @@ def test_a_local_cluster_needs_no_other_flag(flink_home: Path):
     assert beam[beam.index("--environment_type") + 1] == "EXTERNAL"
     assert beam[beam.index("--environment_config") + 1] == "127.0.0.1:15000"
     assert f"--checkpointing_interval={DEFAULT_CHECKPOINTING_INTERVAL_MS}" in beam
+    # Bundles finished before each barrier, else output buffered in a snapshot goes late (tests/flink proves it).
+    assert beam.count("--finish_bundle_before_checkpointing") == 1
     assert submission.job_name.startswith("reciprocity-") and not submission.drain_at_end
     assert len(submission.chosen) == 3  # job server, worker pool, checkpointing: each said on stderr
 
@@ -88,6 +90,7 @@ def test_batch_is_not_given_checkpointing(flink_home: Path):
     args = ["--runner", "FlinkRunner", "--flink_master", "localhost:18081"]
     submission = prepare(args, streaming=False, flink_home=flink_home, describe=described([]))
     assert not any(a.startswith("--checkpointing_interval") for a in submission.beam_args)
+    assert "--finish_bundle_before_checkpointing" not in submission.beam_args
 
 
 @pytest.mark.parametrize(
