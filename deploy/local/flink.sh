@@ -57,6 +57,7 @@ BEAM_ARTIFACT_PORT="${BEAM_ARTIFACT_PORT:-8098}"
 BEAM_EXPANSION_PORT="${BEAM_EXPANSION_PORT:-8097}"
 FLINK_TM_TASK_HEAP="${FLINK_TM_TASK_HEAP:-512m}"
 FLINK_TM_MANAGED="${FLINK_TM_MANAGED:-256m}"
+FLINK_DEBUG_LOGGERS="${FLINK_DEBUG_LOGGERS:-}"
 FLINK_PYTHON="${FLINK_PYTHON:-$ROOT/.venv/bin/python}"
 HOST=127.0.0.1
 REST="http://$HOST:$FLINK_REST_PORT"
@@ -203,6 +204,9 @@ taskmanager.bind-host: $HOST
 taskmanager.numberOfTaskSlots: $FLINK_TM_SLOTS
 parallelism.default: $FLINK_TM_SLOTS
 jobmanager.execution.failover-strategy: region
+# A job's subtasks spread over the TaskManagers rather than filling the first one's slots: parallelism 2 on two
+# TaskManagers then runs on both, so losing either one is a failure the job must recover from.
+cluster.evenly-spread-out-slots: true
 # JobManager and TaskManagers start side by side; a TaskManager that asks before the JobManager's RPC is up
 # ("Could not resolve ResourceManager address") would otherwise wait the default 10 s before asking again.
 cluster.registration.error-delay: 1000

@@ -83,12 +83,58 @@ class FlinkRest:
     def state(self, job_id: str) -> str:
         return str(self.job(job_id)["state"])
 
-    def stop_with_drain(self, job_id: str) -> None:
+    def _post(self, path: str, body: dict[str, Any], what: str) -> Any:
         try:
-            response = self._http.post(f"/jobs/{job_id}/stop", json={"drain": True})
+            response = self._http.post(path, json=body)
             response.raise_for_status()
+            return response.json()
+        except (httpx.HTTPError, ValueError) as error:
+            raise FlinkRestError(f"Flink REST: {what} failed: {error}") from None
+
+    def stop_with_drain(self, job_id: str) -> None:
+        self._post(f"/jobs/{job_id}/stop", {"drain": True}, f"stopping job {job_id}")
+
+    def stop_with_savepoint(self, job_id: str, directory: str | None = None, timeout_s: float = 300.0) -> str:
+        """Stops the job with a savepoint (not drained: its timers and windows stay pending in the savepoint, to
+        resume with --savepoint_path) and returns the savepoint's location. Without `directory`, the cluster's
+        state.savepoints.dir."""
+        body: dict[str, Any] = {"drain": False}
+        if directory is not None:
+            body["targetDirectory"] = directory
+        trigger = self._post(f"/jobs/{job_id}/stop", body, f"stopping job {job_id} with a savepoint")["request-id"]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            answer = self._get(f"/jobs/{job_id}/savepoints/{trigger}")
+            if answer["status"]["id"] == "COMPLETED":
+                operation = answer.get("operation", {})
+                if "location" not in operation:
+                    cause = str(operation.get("failure-cause", {}).get("stack-trace", "no reason given"))
+                    raise FlinkRestError(f"savepoint of job {job_id} failed: {cause.splitlines()[0]}")
+                return str(operation["location"])
+            if time.monotonic() >= deadline:
+                raise FlinkRestError(f"savepoint of job {job_id} not done within {timeout_s:.0f} s")
+            time.sleep(0.5)
+
+    def cancel(self, job_id: str) -> None:
+        try:
+            self._http.patch(f"/jobs/{job_id}", params={"mode": "cancel"}).raise_for_status()
         except httpx.HTTPError as error:
-            raise FlinkRestError(f"Flink REST: stopping job {job_id} failed: {error}") from None
+            raise FlinkRestError(f"Flink REST: cancelling job {job_id} failed: {error}") from None
+
+    def checkpoint_counts(self, job_id: str) -> dict[str, int]:
+        """Flink's checkpoint statistics of the job: completed, failed, in_progress, restored, total."""
+        return {key: int(value) for key, value in self._get(f"/jobs/{job_id}/checkpoints")["counts"].items()}
+
+    def taskmanagers_running(self, job_id: str, vertex_name_part: str) -> list[str]:
+        """The resource ids of the TaskManagers running a subtask of the job's vertex whose name contains
+        `vertex_name_part` (deploy/local/flink.sh names them local-taskmanager-<i>)."""
+        ids: list[str] = []
+        for vertex in self.job(job_id)["vertices"]:
+            if vertex_name_part in vertex["name"]:
+                for manager in self._get(f"/jobs/{job_id}/vertices/{vertex['id']}/taskmanagers")["taskmanagers"]:
+                    if manager.get("status-counts", {}).get("RUNNING", 0) > 0:
+                        ids.append(str(manager["taskmanager-id"]))
+        return sorted(set(ids))
 
     def finish_when_drained(self, job_id: str, poll_s: float = 2.0, stop_timeout_s: float = 300.0) -> str:
         """Wait until the job's data is done (every input watermark at the maximum, seen on two polls in a row),
