@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.model.lexicon import LEXICON_DIR
-from pipelines.model.preach_features import FEATURES, extract
+from pipelines.model.preach_features import FEATURES, TRAPS, extract
 
 MODEL_PATH = LEXICON_DIR / "preach_model.json"
 EXPLAINED_FEATURES = 5
+# A trap concept never comes without `trap_context`, whose weight is strongly negative: the pair pulls away from
+# preaching even when the concept's own weight came out positive, so it is never given as a reason.
+NEVER_REASONS = frozenset(f"concept:{name}" for name in TRAPS)
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,9 @@ class PreachModel:
 
     def reasons(self, features: dict[str, float], limit: int = EXPLAINED_FEATURES) -> list[str]:
         """The features that pushed the text toward preaching, strongest first."""
-        pushes = [(self.weights.get(name, 0.0) * value, name) for name, value in features.items()]
+        pushes = [
+            (self.weights.get(name, 0.0) * value, name) for name, value in features.items() if name not in NEVER_REASONS
+        ]
         return [name for push, name in sorted(pushes, key=lambda p: (-p[0], p[1])) if push > 0][:limit]
 
     def to_json(self, extra: dict[str, Any]) -> str:

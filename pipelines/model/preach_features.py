@@ -72,6 +72,11 @@ CONCEPTS = (
     "please",
     "event",
     "school",
+    "civic",
+    "moderation",
+    "sport",
+    "household",
+    "pledge",
 )
 SHAPES = (
     "actions_2",  # two different actions (answer and ask, comment and listen...)
@@ -93,10 +98,34 @@ SHAPES = (
     "clean_sermon",  # an action aimed at people, with no trap context
     "people_over_reach",  # reach or follower counts set against people, talk or being heard
     "unanswered",  # never/nobody/zero with answering or listening
+    # Added after the first blind evaluation, whose false alarms asked for replies and comments, or spoke of
+    # "engagement", in classrooms, group rules, town halls, volunteering and the army: who is addressed matters.
+    "social_context",  # the text is about a social-media audience: followers, platforms, posts, reach, DMs...
+    "action_social",  # an action (answer, comment, talk, ask, listen) in a social-media context, nowhere else
+    "action_elsewhere",  # an action among pupils, teammates, residents, group members, soldiers or colleagues
+    "advice_elsewhere",  # advice (imperative, tips, modal) with no social-media object, reply, comment or audience
+    "call_to_action",  # a request about this very post: "under this post", "below", "ce message", "deste post"
+    "engage_elsewhere",  # engagement or a pledge in a civic, military, school or workplace sense
 )
 TRAPS = frozenset(
     {"wedding", "military", "workplace", "metric", "service", "thanks", "offer", "event", "please", "school"}
+    | {"civic", "moderation", "sport", "household"}
 )
+# Where an action is not about a social-media audience: the addressee is a pupil, a teammate, a resident, a
+# member under group rules, a soldier, a colleague or a tradesman (the butcher, the landlord); ordinary trap
+# concepts such as thanks or offers do not say who.
+ELSEWHERE = frozenset({"school", "civic", "moderation", "sport", "household", "military", "workplace"})
+# The social-media object: followers, platforms, posts, reach, messages, creators, brands. Not "engagement"
+# itself, which weddings, armies and HR say as often.
+SOCIAL_CONTEXT = frozenset({"audience", "platform", "social", "growth", "reach", "publish", "inbox"})
+ADVICE = frozenset({"tips", "modal"})
+ANSWERED = frozenset({"reply", "comment"})  # advice about replies or comments is about an audience, said or not
+# "this post", "ce message", "questo post", "deste post": a request about the text itself, not a rule for others.
+_DEMONSTRATIVES = _words(
+    "this ce cet cette ceci este esta estos deste desta neste nesta dieser diesen diesem dieses questo questa"
+)
+_BELOW = _words("below dessous abajo unten abaixo sotto")
+_POST_WORDS = frozenset({"publish", "inbox", "comment"})
 PEOPLE_SIDE = frozenset({"people", "audience", "bond", "talk", "listen", "nobody"})
 # Helper concepts that mean nothing alone: a title is only a sign as a self-proclaimed expert's (with a
 # social-media or community object), "help"/"teach" only inside such a bio.
@@ -356,7 +385,40 @@ def extract(text: str, lang: str | None = None) -> dict[str, float]:
         features["people_over_reach"] = 1.0
     if "nobody" in seen and ("reply" in seen or "listen" in seen):
         features["unanswered"] = 1.0
+    social = not SOCIAL_CONTEXT.isdisjoint(seen)
+    elsewhere = not ELSEWHERE.isdisjoint(seen)
+    if social:
+        features["social_context"] = 1.0
+    if actions:
+        if elsewhere:
+            features["action_elsewhere"] = 1.0
+        elif social:
+            features["action_social"] = 1.0
+    if (
+        not social
+        and ("imperative" in features or not ADVICE.isdisjoint(seen))
+        and ANSWERED.isdisjoint(seen)
+        and AUDIENCE.isdisjoint(seen)
+        and "self_proclaimed_expert" not in features
+    ):
+        features["advice_elsewhere"] = 1.0
+    if _call_to_action(tokens, infos, index, words):
+        features["call_to_action"] = 1.0
+    if ("engage" in seen or "pledge" in seen) and elsewhere:
+        features["engage_elsewhere"] = 1.0
     return features
+
+
+def _call_to_action(
+    tokens: list[str], infos: list[tuple[int, tuple[frozenset[str], ...]]], index: int, words: set[str]
+) -> bool:
+    """A request about this very text: a demonstrative followed by a post, message or comment word, or "below"."""
+    if not _BELOW.isdisjoint(words):
+        return True
+    for position, token in enumerate(tokens[:-1]):
+        if token in _DEMONSTRATIVES and infos[position + 1][1][index] & _POST_WORDS:
+            return True
+    return False
 
 
 def is_self_proclaimed_expert(text: str | None, lang: str | None = None) -> bool:
