@@ -41,9 +41,7 @@ class PreachModel:
 
     def score(self, features: dict[str, float]) -> float:
         weights = self.weights
-        z = self.bias
-        for name, value in features.items():
-            z += weights.get(name, 0.0) * value
+        z = sum([weights.get(name, 0.0) * value for name, value in features.items()], self.bias)  # left to right
         return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
 
     def reasons(self, features: dict[str, float], limit: int = EXPLAINED_FEATURES) -> list[str]:

@@ -9,6 +9,13 @@ HR surveys, rate reports, customer service, thanks, offers) and, for bios, by an
 or community object (`self_proclaimed_expert`). Logistic-regression weights (pipelines/model/preach_classifier.py)
 combine them.
 
+Asking for replies and comments is not preaching in itself: a teacher, a moderator, a coach, a councillor or a
+creator polling this very post does it too (the first blind evaluation's false alarms). So the features also say
+*where* an action happens: in a social-media context (followers, platforms, posts, reach, messages, creators,
+brands) or among pupils, group members, residents, teammates, tradesmen, soldiers and colleagues; whether advice
+has any social-media object; whether a request is about this very post ("under this post"); and whether
+"engagement", "impegno" or "compromiso" is a civic or military commitment.
+
 Every text is classified once at routing, so the cost matters: stems are cached per token, and a text's features
 are computed in one pass over its tokens.
 """
@@ -18,6 +25,7 @@ from __future__ import annotations
 import re
 import threading
 from functools import cache, lru_cache
+from operator import itemgetter
 
 import snowballstemmer
 
@@ -126,6 +134,7 @@ _DEMONSTRATIVES = _words(
 )
 _BELOW = _words("below dessous abajo unten abaixo sotto")
 _POST_WORDS = frozenset({"publish", "inbox", "comment"})
+_CALL_WORDS = _DEMONSTRATIVES | _BELOW
 PEOPLE_SIDE = frozenset({"people", "audience", "bond", "talk", "listen", "nobody"})
 # Helper concepts that mean nothing alone: a title is only a sign as a self-proclaimed expert's (with a
 # social-media or community object), "help"/"teach" only inside such a bio.
@@ -258,6 +267,8 @@ _NONE: frozenset[str] = frozenset()
 _FIELD = 12  # bits per language in a token's packed language score (sums of 300+ tokens stay exact)
 _STOPWORD_SCORE, _CONCEPT_SCORE, _LETTER_SCORE = 3, 1, 6
 ANYWHERE = len(LANGUAGES)  # index of the union reading, for a text whose language nothing tells
+_MASK = (1 << _FIELD) - 1
+_SHIFTS = tuple(_FIELD * index for index in range(len(LANGUAGES)))
 
 
 def concepts_of(token: str, lang: str) -> frozenset[str]:
@@ -301,13 +312,10 @@ def language_index(text: str, packed: int, hint: str | None = None) -> int:
     if not text.isascii():
         for letter in set(_LETTER.findall(text)):
             packed += _LETTER_SCORE << (_FIELD * LANGUAGES.index(LETTERS[letter]))
-    mask = (1 << _FIELD) - 1
-    best, best_score = ANYWHERE, 0
-    for index in range(len(LANGUAGES)):
-        score = (packed >> (_FIELD * index)) & mask
-        if score > best_score:
-            best, best_score = index, score
-    return best
+    if not packed:
+        return ANYWHERE
+    scores = [(packed >> shift) & _MASK for shift in _SHIFTS]
+    return scores.index(max(scores))  # the first on a tie; some field is > 0 since packed is
 
 
 def detect_language(text: str) -> str | None:
@@ -316,25 +324,28 @@ def detect_language(text: str) -> str | None:
     return None if index == ANYWHERE else LANGUAGES[index]
 
 
+_PACKED = itemgetter(0)
+_CONCEPT_FEATURE = {name: f"concept:{name}" for name in CONCEPTS}
+
+
 def extract(text: str, lang: str | None = None) -> dict[str, float]:
     """The features present in `text` (absent ones are 0): concepts as 'concept:<name>', then the shapes."""
     lowered = text.lower()
-    folded = normalize(lowered)
+    folded = lowered if lowered.isascii() else normalize(lowered)
     tokens = _TOKEN.findall(folded)
-    infos = [token_readings(token) for token in tokens]
-    index = language_index(lowered, sum(info[0] for info in infos), lang)
+    infos = list(map(token_readings, tokens))
+    index = language_index(lowered, sum(map(_PACKED, infos)), lang)
     you = SECOND_PERSON_ANYWHERE if index == ANYWHERE else SECOND_PERSON[LANGUAGES[index]]
     features: dict[str, float] = {}
-    seen: set[str] = set()
+    found_per_token = [info[1][index] for info in infos]
+    seen: set[str] = set().union(*found_per_token)
     action_counts: dict[str, int] = {}
-    for info in infos:
-        found = info[1][index]
-        if found:
-            seen |= found
+    if not ACTIONS.isdisjoint(seen):
+        for found in found_per_token:
             for concept in found & ACTIONS:
                 action_counts[concept] = action_counts.get(concept, 0) + 1
     for concept in seen - HELPERS:
-        features["concept:" + concept] = 1.0
+        features[_CONCEPT_FEATURE[concept]] = 1.0
     words = set(tokens)
     second_person = not you.isdisjoint(words)
     actions = len(action_counts)
@@ -402,21 +413,21 @@ def extract(text: str, lang: str | None = None) -> dict[str, float]:
         and "self_proclaimed_expert" not in features
     ):
         features["advice_elsewhere"] = 1.0
-    if _call_to_action(tokens, infos, index, words):
+    if not _CALL_WORDS.isdisjoint(words) and _call_to_action(tokens, found_per_token, words):
         features["call_to_action"] = 1.0
     if ("engage" in seen or "pledge" in seen) and elsewhere:
         features["engage_elsewhere"] = 1.0
     return features
 
 
-def _call_to_action(
-    tokens: list[str], infos: list[tuple[int, tuple[frozenset[str], ...]]], index: int, words: set[str]
-) -> bool:
+def _call_to_action(tokens: list[str], found_per_token: list[frozenset[str]], words: set[str]) -> bool:
     """A request about this very text: a demonstrative followed by a post, message or comment word, or "below"."""
     if not _BELOW.isdisjoint(words):
         return True
+    if _DEMONSTRATIVES.isdisjoint(words):
+        return False
     for position, token in enumerate(tokens[:-1]):
-        if token in _DEMONSTRATIVES and infos[position + 1][1][index] & _POST_WORDS:
+        if token in _DEMONSTRATIVES and found_per_token[position + 1] & _POST_WORDS:
             return True
     return False
 
