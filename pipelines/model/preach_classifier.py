@@ -75,7 +75,7 @@ def model() -> PreachModel:
 
 
 def default_threshold() -> float:
-    """The probability threshold chosen on the corpus' training part (see preach_training.choose_threshold)."""
+    """The probability threshold chosen out-of-fold on the corpus' tuning parts (preach_training.choose_threshold)."""
     return model().threshold
 
 
