@@ -134,10 +134,14 @@ class Evaluation:
 
 
 def evaluate(model: PreachModel, examples: list[Example]) -> Evaluation:
+    return evaluate_probabilities(examples, [model.score(extract(e.text)) for e in examples], model.threshold)
+
+
+def evaluate_probabilities(examples: list[Example], probabilities: list[float], threshold: float) -> Evaluation:
+    """Counts of given probabilities against the labels: a model's own, or out-of-fold ones."""
     result = Evaluation()
-    for example in examples:
-        probability = model.score(extract(example.text))
-        predicted = probability >= model.threshold
+    for example, probability in zip(examples, probabilities, strict=True):
+        predicted = probability >= threshold
         result.overall.add(example.label, predicted)
         result.per_language.setdefault(example.lang, Scores()).add(example.label, predicted)
         result.per_style.setdefault((example.label, example.style), Scores()).add(example.label, predicted)
@@ -174,18 +178,6 @@ def report_table(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
-def out_of_fold_evaluation(examples: list[Example], probabilities: list[float], threshold: float) -> Evaluation:
-    result = Evaluation()
-    for example, probability in zip(examples, probabilities, strict=True):
-        predicted = probability >= threshold
-        result.overall.add(example.label, predicted)
-        result.per_language.setdefault(example.lang, Scores()).add(example.label, predicted)
-        result.per_style.setdefault((example.label, example.style), Scores()).add(example.label, predicted)
-        if predicted != bool(example.label):
-            result.errors.append((example, probability))
-    return result
-
-
 def _figures(scores: Scores) -> str:
     texts = scores.tp + scores.fp + scores.fn + scores.tn
     return f"precision {_fmt(scores.precision)} recall {_fmt(scores.recall)} ({texts} texts)"
@@ -198,14 +190,14 @@ def fit_and_report(tuning: list[Example], test: list[Example]) -> tuple[str, str
     model, probabilities = train(tuning)
     parts = [name for name in TUNING_SPLITS if any(e.split == name for e in tuning)]
     oof = {
-        name: out_of_fold_evaluation(
+        name: evaluate_probabilities(
             [e for e in tuning if e.split == name],
             [p for p, e in zip(probabilities, tuning, strict=True) if e.split == name],
             model.threshold,
         )
         for name in parts
     }
-    everything = out_of_fold_evaluation(tuning, probabilities, model.threshold)
+    everything = evaluate_probabilities(tuning, probabilities, model.threshold)
     train_only = train([e for e in tuning if e.split == "train"])[0]
     summary = {
         "trained_on": f"{len(tuning)} texts of the corpus' {'/'.join(parts)} parts (pipelines/lexicons/preach_corpus)",
