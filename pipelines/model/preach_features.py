@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from functools import cache, lru_cache
+from itertools import chain
 from operator import itemgetter
 
 import snowballstemmer
@@ -336,25 +338,18 @@ def extract(text: str, lang: str | None = None) -> dict[str, float]:
     infos = list(map(token_readings, tokens))
     index = language_index(lowered, sum(map(_PACKED, infos)), lang)
     you = SECOND_PERSON_ANYWHERE if index == ANYWHERE else SECOND_PERSON[LANGUAGES[index]]
-    features: dict[str, float] = {}
     found_per_token = [info[1][index] for info in infos]
     seen: set[str] = set().union(*found_per_token)
-    action_counts: dict[str, int] = {}
-    if not ACTIONS.isdisjoint(seen):
-        for found in found_per_token:
-            for concept in found & ACTIONS:
-                action_counts[concept] = action_counts.get(concept, 0) + 1
-    for concept in seen - HELPERS:
-        features[_CONCEPT_FEATURE[concept]] = 1.0
+    features: dict[str, float] = dict.fromkeys([_CONCEPT_FEATURE[concept] for concept in seen - HELPERS], 1.0)
     words = set(tokens)
     second_person = not you.isdisjoint(words)
-    actions = len(action_counts)
+    actions = len(ACTIONS.intersection(seen))
     aimed = actions and (second_person or not AUDIENCE.isdisjoint(seen))
     if actions >= 2:
         features["actions_2"] = 1.0
     if aimed:
         features["action_audience"] = 1.0
-    if actions and max(action_counts.values()) >= 3:
+    if actions and _repeats_an_action(found_per_token):
         features["repeated"] = 1.0
     if second_person:
         features["second_person"] = 1.0
@@ -418,6 +413,12 @@ def extract(text: str, lang: str | None = None) -> dict[str, float]:
     if ("engage" in seen or "pledge" in seen) and elsewhere:
         features["engage_elsewhere"] = 1.0
     return features
+
+
+def _repeats_an_action(found_per_token: list[frozenset[str]]) -> bool:
+    """One action said three times or more ("Reply. Reply. Reply.")."""
+    acting = [found & ACTIONS for found in found_per_token if found and not ACTIONS.isdisjoint(found)]
+    return len(acting) >= 3 and max(Counter(chain.from_iterable(acting)).values()) >= 3
 
 
 def _call_to_action(tokens: list[str], found_per_token: list[frozenset[str]], words: set[str]) -> bool:
