@@ -47,7 +47,7 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python -m pipelines.bench --quick $(ARGS)
 
-## train-preach: refit the preaching classifier on the corpus' train part, write its JSON, print the evaluation.
+## train-preach: refit the preaching classifier on the corpus' tuning parts, write its JSON, print the evaluation.
 train-preach: $(STAMP)
 	$(BIN)/python -m pipelines.cli.train_preach $(ARGS)
 

@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_fraction,
         default=None,
         help="a post or bio preaches when the classifier's probability reaches this "
-        "(default: the threshold chosen on the corpus' training part)",
+        "(default: the threshold chosen out-of-fold on the corpus' tuning parts)",
     )
     alerts.add_argument("--count_likes", action="store_true", help="count LIKE as an interaction")
 

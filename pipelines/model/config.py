@@ -51,7 +51,7 @@ class ReciprocityConfig:
     min_preach_score: float = 0.2
     min_preaching_posts: int = 2
     # A post or bio preaches when the classifier's probability reaches this; the default is the threshold chosen
-    # on the corpus' training part (pipelines/lexicons/preach_model.json).
+    # out-of-fold on the corpus' tuning parts, never on its blind part (pipelines/lexicons/preach_model.json).
     min_preach_probability: float = field(default_factory=default_threshold)
     count_likes: bool = False
     allowed_lateness_ms: int = 0

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.model.lexicon import LEXICON_DIR
-from pipelines.model.preach_features import FEATURES, extract
+from pipelines.model.preach_features import FEATURES, TRAPS, extract
 
 MODEL_PATH = LEXICON_DIR / "preach_model.json"
 EXPLAINED_FEATURES = 5
+# A trap concept never comes without `trap_context`, whose weight is strongly negative: the pair pulls away from
+# preaching even when the concept's own weight came out positive, so it is never given as a reason.
+NEVER_REASONS = frozenset(f"concept:{name}" for name in TRAPS)
 
 
 @dataclass(frozen=True)
@@ -38,14 +41,14 @@ class PreachModel:
 
     def score(self, features: dict[str, float]) -> float:
         weights = self.weights
-        z = self.bias
-        for name, value in features.items():
-            z += weights.get(name, 0.0) * value
+        z = sum([weights.get(name, 0.0) * value for name, value in features.items()], self.bias)  # left to right
         return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
 
     def reasons(self, features: dict[str, float], limit: int = EXPLAINED_FEATURES) -> list[str]:
         """The features that pushed the text toward preaching, strongest first."""
-        pushes = [(self.weights.get(name, 0.0) * value, name) for name, value in features.items()]
+        pushes = [
+            (self.weights.get(name, 0.0) * value, name) for name, value in features.items() if name not in NEVER_REASONS
+        ]
         return [name for push, name in sorted(pushes, key=lambda p: (-p[0], p[1])) if push > 0][:limit]
 
     def to_json(self, extra: dict[str, Any]) -> str:
@@ -72,7 +75,7 @@ def model() -> PreachModel:
 
 
 def default_threshold() -> float:
-    """The probability threshold chosen on the corpus' training part (see preach_training.choose_threshold)."""
+    """The probability threshold chosen out-of-fold on the corpus' tuning parts (preach_training.choose_threshold)."""
     return model().threshold
 
 

@@ -9,6 +9,13 @@ HR surveys, rate reports, customer service, thanks, offers) and, for bios, by an
 or community object (`self_proclaimed_expert`). Logistic-regression weights (pipelines/model/preach_classifier.py)
 combine them.
 
+Asking for replies and comments is not preaching in itself: a teacher, a moderator, a coach, a councillor or a
+creator polling this very post does it too (the first blind evaluation's false alarms). So the features also say
+*where* an action happens: in a social-media context (followers, platforms, posts, reach, messages, creators,
+brands) or among pupils, group members, residents, teammates, tradesmen, soldiers and colleagues; whether advice
+has any social-media object; whether a request is about this very post ("under this post"); and whether
+"engagement", "impegno" or "compromiso" is a civic or military commitment.
+
 Every text is classified once at routing, so the cost matters: stems are cached per token, and a text's features
 are computed in one pass over its tokens.
 """
@@ -17,7 +24,10 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from functools import cache, lru_cache
+from itertools import chain
+from operator import itemgetter
 
 import snowballstemmer
 
@@ -72,6 +82,11 @@ CONCEPTS = (
     "please",
     "event",
     "school",
+    "civic",
+    "moderation",
+    "sport",
+    "household",
+    "pledge",
 )
 SHAPES = (
     "actions_2",  # two different actions (answer and ask, comment and listen...)
@@ -93,10 +108,35 @@ SHAPES = (
     "clean_sermon",  # an action aimed at people, with no trap context
     "people_over_reach",  # reach or follower counts set against people, talk or being heard
     "unanswered",  # never/nobody/zero with answering or listening
+    # Added after the first blind evaluation, whose false alarms asked for replies and comments, or spoke of
+    # "engagement", in classrooms, group rules, town halls, volunteering and the army: who is addressed matters.
+    "social_context",  # the text is about a social-media audience: followers, platforms, posts, reach, DMs...
+    "action_social",  # an action (answer, comment, talk, ask, listen) in a social-media context, nowhere else
+    "action_elsewhere",  # an action among pupils, teammates, residents, group members, soldiers or colleagues
+    "advice_elsewhere",  # advice (imperative, tips, modal) with no social-media object, reply, comment or audience
+    "call_to_action",  # a request about this very post: "under this post", "below", "ce message", "deste post"
+    "engage_elsewhere",  # engagement or a pledge in a civic, military, school or workplace sense
 )
 TRAPS = frozenset(
     {"wedding", "military", "workplace", "metric", "service", "thanks", "offer", "event", "please", "school"}
+    | {"civic", "moderation", "sport", "household"}
 )
+# Where an action is not about a social-media audience: the addressee is a pupil, a teammate, a resident, a
+# member under group rules, a soldier, a colleague or a tradesman (the butcher, the landlord); ordinary trap
+# concepts such as thanks or offers do not say who.
+ELSEWHERE = frozenset({"school", "civic", "moderation", "sport", "household", "military", "workplace"})
+# The social-media object: followers, platforms, posts, reach, messages, creators, brands. Not "engagement"
+# itself, which weddings, armies and HR say as often.
+SOCIAL_CONTEXT = frozenset({"audience", "platform", "social", "growth", "reach", "publish", "inbox"})
+ADVICE = frozenset({"tips", "modal"})
+ANSWERED = frozenset({"reply", "comment"})  # advice about replies or comments is about an audience, said or not
+# "this post", "ce message", "questo post", "deste post": a request about the text itself, not a rule for others.
+_DEMONSTRATIVES = _words(
+    "this ce cet cette ceci este esta estos deste desta neste nesta dieser diesen diesem dieses questo questa"
+)
+_BELOW = _words("below dessous abajo unten abaixo sotto")
+_POST_WORDS = frozenset({"publish", "inbox", "comment"})
+_CALL_WORDS = _DEMONSTRATIVES | _BELOW
 PEOPLE_SIDE = frozenset({"people", "audience", "bond", "talk", "listen", "nobody"})
 # Helper concepts that mean nothing alone: a title is only a sign as a self-proclaimed expert's (with a
 # social-media or community object), "help"/"teach" only inside such a bio.
@@ -229,6 +269,8 @@ _NONE: frozenset[str] = frozenset()
 _FIELD = 12  # bits per language in a token's packed language score (sums of 300+ tokens stay exact)
 _STOPWORD_SCORE, _CONCEPT_SCORE, _LETTER_SCORE = 3, 1, 6
 ANYWHERE = len(LANGUAGES)  # index of the union reading, for a text whose language nothing tells
+_MASK = (1 << _FIELD) - 1
+_SHIFTS = tuple(_FIELD * index for index in range(len(LANGUAGES)))
 
 
 def concepts_of(token: str, lang: str) -> frozenset[str]:
@@ -272,13 +314,10 @@ def language_index(text: str, packed: int, hint: str | None = None) -> int:
     if not text.isascii():
         for letter in set(_LETTER.findall(text)):
             packed += _LETTER_SCORE << (_FIELD * LANGUAGES.index(LETTERS[letter]))
-    mask = (1 << _FIELD) - 1
-    best, best_score = ANYWHERE, 0
-    for index in range(len(LANGUAGES)):
-        score = (packed >> (_FIELD * index)) & mask
-        if score > best_score:
-            best, best_score = index, score
-    return best
+    if not packed:
+        return ANYWHERE
+    scores = [(packed >> shift) & _MASK for shift in _SHIFTS]
+    return scores.index(max(scores))  # the first on a tie; some field is > 0 since packed is
 
 
 def detect_language(text: str) -> str | None:
@@ -287,34 +326,30 @@ def detect_language(text: str) -> str | None:
     return None if index == ANYWHERE else LANGUAGES[index]
 
 
+_PACKED = itemgetter(0)
+_CONCEPT_FEATURE = {name: f"concept:{name}" for name in CONCEPTS}
+
+
 def extract(text: str, lang: str | None = None) -> dict[str, float]:
     """The features present in `text` (absent ones are 0): concepts as 'concept:<name>', then the shapes."""
     lowered = text.lower()
-    folded = normalize(lowered)
+    folded = lowered if lowered.isascii() else normalize(lowered)
     tokens = _TOKEN.findall(folded)
-    infos = [token_readings(token) for token in tokens]
-    index = language_index(lowered, sum(info[0] for info in infos), lang)
+    infos = list(map(token_readings, tokens))
+    index = language_index(lowered, sum(map(_PACKED, infos)), lang)
     you = SECOND_PERSON_ANYWHERE if index == ANYWHERE else SECOND_PERSON[LANGUAGES[index]]
-    features: dict[str, float] = {}
-    seen: set[str] = set()
-    action_counts: dict[str, int] = {}
-    for info in infos:
-        found = info[1][index]
-        if found:
-            seen |= found
-            for concept in found & ACTIONS:
-                action_counts[concept] = action_counts.get(concept, 0) + 1
-    for concept in seen - HELPERS:
-        features["concept:" + concept] = 1.0
+    found_per_token = [info[1][index] for info in infos]
+    seen: set[str] = set().union(*found_per_token)
+    features: dict[str, float] = dict.fromkeys([_CONCEPT_FEATURE[concept] for concept in seen - HELPERS], 1.0)
     words = set(tokens)
     second_person = not you.isdisjoint(words)
-    actions = len(action_counts)
+    actions = len(ACTIONS.intersection(seen))
     aimed = actions and (second_person or not AUDIENCE.isdisjoint(seen))
     if actions >= 2:
         features["actions_2"] = 1.0
     if aimed:
         features["action_audience"] = 1.0
-    if actions and max(action_counts.values()) >= 3:
+    if actions and _repeats_an_action(found_per_token):
         features["repeated"] = 1.0
     if second_person:
         features["second_person"] = 1.0
@@ -356,7 +391,46 @@ def extract(text: str, lang: str | None = None) -> dict[str, float]:
         features["people_over_reach"] = 1.0
     if "nobody" in seen and ("reply" in seen or "listen" in seen):
         features["unanswered"] = 1.0
+    social = not SOCIAL_CONTEXT.isdisjoint(seen)
+    elsewhere = not ELSEWHERE.isdisjoint(seen)
+    if social:
+        features["social_context"] = 1.0
+    if actions:
+        if elsewhere:
+            features["action_elsewhere"] = 1.0
+        elif social:
+            features["action_social"] = 1.0
+    if (
+        not social
+        and ("imperative" in features or not ADVICE.isdisjoint(seen))
+        and ANSWERED.isdisjoint(seen)
+        and AUDIENCE.isdisjoint(seen)
+        and "self_proclaimed_expert" not in features
+    ):
+        features["advice_elsewhere"] = 1.0
+    if not _CALL_WORDS.isdisjoint(words) and _call_to_action(tokens, found_per_token, words):
+        features["call_to_action"] = 1.0
+    if ("engage" in seen or "pledge" in seen) and elsewhere:
+        features["engage_elsewhere"] = 1.0
     return features
+
+
+def _repeats_an_action(found_per_token: list[frozenset[str]]) -> bool:
+    """One action said three times or more ("Reply. Reply. Reply.")."""
+    acting = [found & ACTIONS for found in found_per_token if found and not ACTIONS.isdisjoint(found)]
+    return len(acting) >= 3 and max(Counter(chain.from_iterable(acting)).values()) >= 3
+
+
+def _call_to_action(tokens: list[str], found_per_token: list[frozenset[str]], words: set[str]) -> bool:
+    """A request about this very text: a demonstrative followed by a post, message or comment word, or "below"."""
+    if not _BELOW.isdisjoint(words):
+        return True
+    if _DEMONSTRATIVES.isdisjoint(words):
+        return False
+    for position, token in enumerate(tokens[:-1]):
+        if token in _DEMONSTRATIVES and found_per_token[position + 1] & _POST_WORDS:
+            return True
+    return False
 
 
 def is_self_proclaimed_expert(text: str | None, lang: str | None = None) -> bool:

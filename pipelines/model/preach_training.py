@@ -1,11 +1,14 @@
 """Fitting and measuring the preaching classifier on the corpus: the logic behind `make train-preach`.
 
-Weights are fit by logistic regression (scikit-learn, a dev dependency imported only here) on the `train` part;
-the probability threshold is chosen on out-of-fold probabilities of the same part (5 folds, stratified, grouped by
-idea so no translation of a scored text is in its fold's fit, fixed seed), so neither `dev` nor `test` is fit on.
-`dev` was looked at while the features were tuned (its figures are optimistic); `test` was written blind and is
-outside every tuning step, so the targets are reported on it (see pipelines/model/preach_corpus.py). Fitting is
-deterministic (liblinear, fixed folds), so the same corpus and features always give the same JSON.
+Weights are fit by logistic regression (scikit-learn, a dev dependency imported only here) on the tuning material:
+the `train`, `dev` and `dev2` parts (`dev2` is the first blind part, seen once scored). More varied texts, above
+all the second author's near-misses, teach the weights more than keeping them aside would, and none of these
+parts can give a blind figure any more. The probability threshold is chosen on out-of-fold probabilities of the
+same texts (5 folds, stratified, grouped by idea so no translation of a scored text is in its fold's fit, fixed
+seed), and every part is reported out-of-fold (each text scored by weights fit without it): optimistic still,
+since the features were designed after reading these texts. The split `test` (files `<lang>-test2.jsonl`, the
+second blind part) is never fit on nor used to choose anything: it is only scored. Fitting is deterministic
+(liblinear, fixed folds), so the same corpus and features always give the same JSON.
 
 Run: `make train-preach` (or `python -m pipelines.cli.train_preach --help`).
 """
@@ -16,13 +19,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pipelines.model.preach_classifier import PreachModel
-from pipelines.model.preach_corpus import LANGUAGES, Example
+from pipelines.model.preach_corpus import LANGUAGES, TUNING_SPLITS, Example
 from pipelines.model.preach_features import FEATURES, extract
 
 REGULARIZATION_C = 1.0
 FOLDS = 5
 SEED = 12
-MIN_TRAIN_PRECISION = 0.95  # the threshold keeps out-of-fold precision at the target (0.95) or above
+# The threshold keeps out-of-fold precision at 0.97, above the 0.95 target: the first blind part scored 1.5 points
+# below the out-of-fold precision it was chosen at (0.935 against 0.95), and recall has room (target 0.90).
+MIN_TRAIN_PRECISION = 0.97
 
 
 def _matrix(examples: Iterable[Example]) -> list[list[float]]:
@@ -42,9 +47,14 @@ def _fit_raw(examples: list[Example]) -> tuple[float, dict[str, float]]:
     return float(classifier.intercept_[0]), weights
 
 
+SHARED_IDEAS = 500  # ids up to this number are ideas written in every language; later ones in one language only
+
+
 def idea(example: Example) -> str:
-    """The idea a text writes: the same number in every language (see the corpus README)."""
-    return example.id.rpartition("-")[2]
+    """The idea a text writes: the same number in every language up to SHARED_IDEAS (see the corpus README),
+    then the text itself (the blind parts were written language by language)."""
+    number = example.id.rpartition("-")[2]
+    return number if int(number) <= SHARED_IDEAS else example.id
 
 
 def out_of_fold_probabilities(examples: list[Example]) -> list[float]:
@@ -124,10 +134,14 @@ class Evaluation:
 
 
 def evaluate(model: PreachModel, examples: list[Example]) -> Evaluation:
+    return evaluate_probabilities(examples, [model.score(extract(e.text)) for e in examples], model.threshold)
+
+
+def evaluate_probabilities(examples: list[Example], probabilities: list[float], threshold: float) -> Evaluation:
+    """Counts of given probabilities against the labels: a model's own, or out-of-fold ones."""
     result = Evaluation()
-    for example in examples:
-        probability = model.score(extract(example.text))
-        predicted = probability >= model.threshold
+    for example, probability in zip(examples, probabilities, strict=True):
+        predicted = probability >= threshold
         result.overall.add(example.label, predicted)
         result.per_language.setdefault(example.lang, Scores()).add(example.label, predicted)
         result.per_style.setdefault((example.label, example.style), Scores()).add(example.label, predicted)
@@ -164,40 +178,65 @@ def report_table(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
-def fit_and_report(train_part: list[Example], dev: list[Example], test: list[Example]) -> tuple[str, str]:
-    """The weights' JSON (fit on train_part only) and the printed evaluation: train out-of-fold, dev (seen while
-    tuning), then test (the figures that count). Only train_part reaches the JSON's weights and threshold."""
-    model, probabilities = train(train_part)
-    oof = Scores()
-    for probability, example in zip(probabilities, train_part, strict=True):
-        oof.add(example.label, probability >= model.threshold)
-    seen = evaluate(model, dev)
-    fresh = evaluate(model, test)
+def _figures(scores: Scores) -> str:
+    texts = scores.tp + scores.fp + scores.fn + scores.tn
+    return f"precision {_fmt(scores.precision)} recall {_fmt(scores.recall)} ({texts} texts)"
+
+
+def fit_and_report(tuning: list[Example], test: list[Example]) -> tuple[str, str]:
+    """The weights' JSON (fit on the tuning parts only) and the printed evaluation: every tuning part out-of-fold,
+    the same parts scored by weights fit on `train` alone (comparable with the figures before `dev2` was fit on),
+    then `test`, the blind part, when its files are there. Only `tuning` reaches the JSON."""
+    model, probabilities = train(tuning)
+    parts = [name for name in TUNING_SPLITS if any(e.split == name for e in tuning)]
+    oof = {
+        name: evaluate_probabilities(
+            [e for e in tuning if e.split == name],
+            [p for p, e in zip(probabilities, tuning, strict=True) if e.split == name],
+            model.threshold,
+        )
+        for name in parts
+    }
+    everything = evaluate_probabilities(tuning, probabilities, model.threshold)
+    train_only = train([e for e in tuning if e.split == "train"])[0]
     summary = {
-        "trained_on": f"{len(train_part)} texts of the corpus' train part (pipelines/lexicons/preach_corpus)",
+        "trained_on": f"{len(tuning)} texts of the corpus' {'/'.join(parts)} parts (pipelines/lexicons/preach_corpus)",
         "threshold_rule": f"highest out-of-fold recall with precision >= {MIN_TRAIN_PRECISION} ({FOLDS} folds)",
-        "train_out_of_fold": {"precision": _round(oof.precision), "recall": _round(oof.recall)},
-        "dev": {"precision": _round(seen.overall.precision), "recall": _round(seen.overall.recall)},
+        "out_of_fold": {
+            name: {"precision": _round(e.overall.precision), "recall": _round(e.overall.recall)}
+            for name, e in {**oof, "all": everything}.items()
+        },
     }
     lines = [
-        f"threshold {model.threshold:.3f} (chosen on train, out-of-fold)",
-        f"train out-of-fold: precision {_fmt(oof.precision)} recall {_fmt(oof.recall)} ({len(train_part)} texts)",
-        f"dev, seen while tuning (optimistic): precision {_fmt(seen.overall.precision)} "
-        f"recall {_fmt(seen.overall.recall)} ({len(dev)} texts)",
-        f"test, written blind, never tuned on: precision {_fmt(fresh.overall.precision)} "
-        f"recall {_fmt(fresh.overall.recall)} ({len(test)} texts)",
-        "",
-        "## dev (seen while tuning)",
-        "",
-        report_table(seen),
-        "",
-        "## test (the targets are measured here)",
-        "",
-        report_table(fresh),
-        "",
-        "test errors:",
-        *(f"  {p:.2f} {e.id} {e.style} label={e.label} {e.text[:100]!r}" for e, p in fresh.errors),
+        f"threshold {model.threshold:.3f} (chosen out-of-fold on {'+'.join(parts)})",
+        "out-of-fold (each text scored by weights fit without it; not blind: the features were designed after"
+        " reading these parts):",
+        *(f"  {name}: {_figures(oof[name].overall)}" for name in parts),
+        f"  all: {_figures(everything.overall)}",
+        f"fit on train alone, threshold {train_only.threshold:.3f} (as the weights were fit before dev2 was seen):",
+        *(
+            f"  {name}: {_figures(evaluate(train_only, [e for e in tuning if e.split == name]).overall)}"
+            for name in parts
+            if name != "train"
+        ),
     ]
+    for name in parts:
+        lines += ["", f"## {name}, out-of-fold (seen)", "", report_table(oof[name])]
+    lines += ["", "out-of-fold errors:"]
+    lines += [f"  {p:.2f} {e.id} {e.style} label={e.label} {e.text[:100]!r}" for e, p in everything.errors]
+    if test:
+        fresh = evaluate(model, test)
+        lines += [
+            "",
+            f"## test, the blind part (never fit on nor tuned on): {_figures(fresh.overall)}",
+            "",
+            report_table(fresh),
+            "",
+            "test errors:",
+            *(f"  {p:.2f} {e.id} {e.style} label={e.label} {e.text[:100]!r}" for e, p in fresh.errors),
+        ]
+    else:
+        lines += ["", "test: no blind part yet (files <lang>-test2.jsonl, split test)"]
     return model.to_json(summary), "\n".join(lines)
 
 

@@ -64,5 +64,6 @@ def test_evidence_names_the_sermon_its_features_and_the_expert_bio():
     (alert,) = alerts
     evidence = alert["evidence"]
     assert evidence["preaching_post"] == sermon
-    assert "concept:talk" in evidence["preaching_features"] and "concept:audience" in evidence["preaching_features"]
+    # the audience shows as the social-media context it makes
+    assert "concept:talk" in evidence["preaching_features"] and "social_context" in evidence["preaching_features"]
     assert evidence["expert_bio"] == bio

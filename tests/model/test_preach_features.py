@@ -162,3 +162,88 @@ def test_stemming_from_many_threads_gives_each_thread_its_own_words():
         sys.setswitchinterval(interval)
     assert failures == []
     assert all(result == expected for result in results)
+
+
+# Context features added after the first blind evaluation: who is addressed, and about what. The texts below are
+# new (not from the corpus), so they test the concepts' reach rather than recall the training texts.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Year 8: reply to this thread with your lab partner's name and comment on one classmate's poster.",
+        "Élèves de 3e B : répondez sous ce message et commentez le travail d'un camarade.",
+        "Normas del foro: responde con educación; el spam se borra.",
+        "Liebe Anwohner, stellt dem Bürgermeister eure Fragen und antwortet auf die Umfrage des Gemeinderats.",
+        "Treino de sábado: conversem em campo e respondam aos colegas de time.",
+        "Chiedi al tuo medico e ascolta cosa ti consiglia.",
+    ],
+)
+def test_actions_among_pupils_members_residents_teammates_or_tradesmen_are_elsewhere(text):
+    features = extract(text)
+    assert "action_elsewhere" in features and "action_social" not in features
+    assert "trap_context" in features and "clean_sermon" not in features
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Answer every DM your followers send you.",
+        "Réponds aux commentaires de tes abonnés sur Instagram.",
+        "Comenta en las publicaciones de otros creadores.",
+        "Frag deine Follower, was sie als Nächstes sehen wollen.",
+    ],
+)
+def test_actions_in_a_social_media_context(text):
+    features = extract(text)
+    assert {"social_context", "action_social"} <= set(features)
+    assert "action_elsewhere" not in features and "advice_elsewhere" not in features
+
+
+def test_advice_on_other_things_is_named_and_advice_about_replies_is_not():
+    assert "advice_elsewhere" in extract("Tip: always ask your plumber for a written quote.")
+    assert "advice_elsewhere" in extract("3 tips for better sleep: no screens, a cool room, the same hours.")
+    # replying or commenting is about an audience even when no platform is named
+    assert "advice_elsewhere" not in extract("Reply to every comment. Every one.")
+    assert "advice_elsewhere" not in extract("Social media tip: post less, talk more.")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tell me in the comments under this post: pasta or risotto?",
+        "Votez sous ce post !",
+        "Dejad vuestras preguntas abajo 👇",
+        "Schreibt es unten in die Kommentare.",
+        "Respondam nesta publicação com o número da inscrição.",
+        "Scrivete sotto questo post la vostra città.",
+    ],
+)
+def test_requests_about_this_very_post_are_calls_to_action(text):
+    assert "call_to_action" in extract(text)
+
+
+def test_a_rule_for_everyone_s_posts_is_no_call_to_action():
+    assert "call_to_action" not in extract("Answer every comment on your posts within a day.")
+    assert "call_to_action" not in extract("Réponds à chaque commentaire sur tes posts.")
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Two years of commitment as a volunteer at the animal shelter.", "en"),
+        ("Mon engagement de bénévole au quartier continue.", "fr"),
+        ("Mi compromiso con los vecinos del barrio sigue intacto.", "es"),
+        ("Ehrenamtliches Engagement im Verein zählt.", "de"),
+        ("Meu compromisso com os moradores continua.", "pt"),
+        ("Il mio impegno da volontaria continua.", "it"),
+        ("He enlisted in the navy, a life of engagement and duty.", "en"),
+    ],
+)
+def test_civic_and_military_engagement_is_engagement_elsewhere(text, lang):
+    assert "engage_elsewhere" in extract(text, lang)
+    assert "social_context" not in extract(text, lang)
+
+
+def test_engagement_alone_is_no_social_context():
+    # "Engaged!" is a wedding as often as a sermon: the social-media object must be said.
+    assert "social_context" not in extract("Engaged!!! 💍")
+    assert "social_context" in extract("Engage with your followers.")
