@@ -4,8 +4,7 @@
   computation of the same events (the batch replay equals it too: tests/transforms).
 - Metrics: while it runs, a real Prometheus scraping Flink's reporters answers every "Flink: " panel of the
   Grafana dashboard (Beam's counter of events read, checkpoints, restarts, records in/out, backpressure).
-Not here yet: the failure test (a TaskManager killed mid-read, the job restored from its checkpoint, outputs equal
-to the reference): restore works, exact output after it does not yet (see the README's Flink section).
+Failures and savepoints: test_flink_recovery.py.
 """
 
 from __future__ import annotations
