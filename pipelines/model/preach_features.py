@@ -179,7 +179,7 @@ _NEGATED_CONTRAST = re.compile(
     r",\s*(?:not|pas|no|nicht|kein|keine|nao|non)\b"
     r"|\b(?:not|pas|no|nicht|kein|nao|non) (?:a|an|the|just|un|une|des|du|una|um|uma|zu|nur|es|para|ai)\b"
 )
-_CLAUSE = re.compile(r"[^.!?\n]+")
+_CLAUSE = re.compile(r"[^.!?\n\s][^.!?\n]*")  # a clause, from its first visible character
 _LINK = re.compile(r"https?://|www\.|\.(?:com|io|ly|fr|es|de|it|br)/")
 SECOND_PERSON = {
     "en": _words("you your yours yourself ya"),
@@ -463,8 +463,7 @@ def _repeats_an_action(found_per_token: list[frozenset[str]]) -> bool:
 
 def _repeats_a_clause(folded: str) -> bool:
     """The same clause twice or more ("Fragt nach. Fragt nach."), said for effect."""
-    clauses = [clause.strip() for clause in _CLAUSE.findall(folded)]
-    clauses = [clause for clause in clauses if clause]
+    clauses = _CLAUSE.findall(folded)
     return len(clauses) > len(set(clauses))
 
 
