@@ -1,9 +1,9 @@
 """Rebuilds the preaching classifier's weights from the corpus and prints its evaluation.
 
 Run: `make train-preach` (= `python -m pipelines.cli.train_preach`). Fits on the corpus' tuning parts (`train`,
-`dev`, `dev2`), writes pipelines/lexicons/preach_model.json (or --output), and prints their out-of-fold figures
+`dev`, `dev2`, `dev3`), writes pipelines/lexicons/preach_model.json (or --output), and prints their out-of-fold figures
 (seen while tuning: optimistic), per language and per style, then the blind `test` part's figures when its files
-(`<lang>-test2.jsonl`) are there. `--check` writes nothing and fails when the shipped weights differ from a fresh
+(`<lang>-test3.jsonl`) are there. `--check` writes nothing and fails when the shipped weights differ from a fresh
 fit (the JSON is reproducible).
 """
 

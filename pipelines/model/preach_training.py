@@ -1,13 +1,14 @@
 """Fitting and measuring the preaching classifier on the corpus: the logic behind `make train-preach`.
 
 Weights are fit by logistic regression (scikit-learn, a dev dependency imported only here) on the tuning material:
-the `train`, `dev` and `dev2` parts (`dev2` is the first blind part, seen once scored). More varied texts, above
-all the second author's near-misses, teach the weights more than keeping them aside would, and none of these
+the `train`, `dev`, `dev2` and `dev3` parts (`dev2` and `dev3` are the first two blind parts, seen once scored).
+More varied texts, above all the other authors' near-misses, teach the weights more than keeping them aside would,
+and none of these
 parts can give a blind figure any more. The probability threshold is chosen on out-of-fold probabilities of the
 same texts (5 folds, stratified, grouped by idea so no translation of a scored text is in its fold's fit, fixed
 seed), and every part is reported out-of-fold (each text scored by weights fit without it): optimistic still,
-since the features were designed after reading these texts. The split `test` (files `<lang>-test2.jsonl`, the
-second blind part) is never fit on nor used to choose anything: it is only scored. Fitting is deterministic
+since the features were designed after reading these texts. The split `test` (files `<lang>-test3.jsonl`, the
+third blind part) is never fit on nor used to choose anything: it is only scored. Fitting is deterministic
 (liblinear, fixed folds), so the same corpus and features always give the same JSON.
 
 Run: `make train-preach` (or `python -m pipelines.cli.train_preach --help`).
@@ -25,9 +26,10 @@ from pipelines.model.preach_features import FEATURES, extract
 REGULARIZATION_C = 1.0
 FOLDS = 5
 SEED = 12
-# The threshold keeps out-of-fold precision at 0.97, above the 0.95 target: the first blind part scored 1.5 points
-# below the out-of-fold precision it was chosen at (0.935 against 0.95), and recall has room (target 0.90).
-MIN_TRAIN_PRECISION = 0.97
+# The threshold of highest out-of-fold recall whose out-of-fold precision is at least 0.96, one point above the
+# 0.95 target. History: the first blind part scored precision 0.935; the floor of 0.97 chosen after it gave the
+# second blind part precision 0.98 but recall 0.87 (target 0.90): recall lost for precision the target did not ask.
+MIN_TRAIN_PRECISION = 0.96
 
 
 def _matrix(examples: Iterable[Example]) -> list[list[float]]:
@@ -236,7 +238,7 @@ def fit_and_report(tuning: list[Example], test: list[Example]) -> tuple[str, str
             *(f"  {p:.2f} {e.id} {e.style} label={e.label} {e.text[:100]!r}" for e, p in fresh.errors),
         ]
     else:
-        lines += ["", "test: no blind part yet (files <lang>-test2.jsonl, split test)"]
+        lines += ["", "test: no blind part yet (files <lang>-test3.jsonl, split test)"]
     return model.to_json(summary), "\n".join(lines)
 
 

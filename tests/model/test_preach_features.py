@@ -247,3 +247,49 @@ def test_engagement_alone_is_no_social_context():
     # "Engaged!" is a wedding as often as a sermon: the social-media object must be said.
     assert "social_context" not in extract("Engaged!!! 💍")
     assert "social_context" in extract("Engage with your followers.")
+
+
+def test_accents_do_not_matter_to_concepts():
+    # Writers drop accents ("interaccion", "comunita"): the folded token meets the folded, stemmed seed.
+    assert concepts("La interaccion con tu comunidad") == concepts("La interacción con tu comunidad")
+    assert "engage" in concepts("La interaccion con tu comunidad")
+
+
+def test_broadcast_against_dialogue_is_a_shape_without_any_social_media_word():
+    assert "broadcast_vs_dialogue" in extract("Wer nur sendet, wird nie empfangen.", "de")
+    assert "broadcast_vs_dialogue" in extract("Meno vetrina, più bancone.", "it")
+    assert "broadcast_vs_dialogue" in extract("Moins de vitrine, plus de comptoir.", "fr")
+    assert "broadcast_vs_dialogue" not in extract("La vitrine du magasin est magnifique.", "fr")
+
+
+def test_an_account_run_for_a_town_hall_or_club_is_still_social_media():
+    town_hall = extract("Ce que la gestion du compte de la mairie m'a appris : répondre à chaque habitant.", "fr")
+    assert {"community_account", "action_social"} <= set(town_hall)
+    assert "action_elsewhere" not in town_hall and "trap_context" not in town_hall
+    meeting = extract("Réunion à la mairie jeudi : les habitants pourront poser leurs questions.", "fr")
+    assert "action_elsewhere" in meeting and "community_account" not in meeting
+    # a school or group rules still say "not social media", account or not
+    assert "action_elsewhere" in extract("Regeln der Gruppe: Antworten bleiben sachlich, Spam wird gelöscht.", "de")
+
+
+def test_repeated_clauses_greetings_and_challenges():
+    assert "repeated_clause" in extract("Fragt nach. Fragt nach. Wer fragt, kriegt Antworten.", "de")
+    assert "repeated_clause" not in extract("Fragt nach. Hört zu. Antwortet.", "de")
+    assert "concept:greet" in extract("Salutate chi arriva.", "it")
+    assert "challenge_action" in extract("Reto de la semana: contesta a todos tus comentarios.", "es")
+    # "kriegt" (gets) is no war, "para" (for) no wall, "se nota" (it shows) no school mark
+    assert "concept:military" not in extract("Wer antwortet, kriegt Kunden.", "de")
+    assert "concept:broadcast" not in extract("Consejos para tu comunidad", "es")
+    assert "concept:school" not in extract("Si contestas tú, se nota.", "es")
+
+
+def test_rhetorical_questions_about_unread_messages_or_a_silent_community():
+    assert "rhetorical" in extract("¿De verdad esperas que te escriban con 300 DMs sin leer?", "es")
+    assert "rhetorical" in extract("What is the point of a community if you never say a word to it?", "en")
+    assert "rhetorical" not in extract("Did you see the game last night?", "en")
+
+
+def test_an_experts_courses_and_newsletter_are_no_trap_in_its_bio():
+    bio = extract("Je transforme vos abonnés en communauté. Coach LinkedIn · Newsletter le jeudi", "fr")
+    assert "self_proclaimed_expert" in bio and "trap_context" not in bio
+    assert "trap_context" in extract("Newsletter le jeudi, inscrivez-vous", "fr")
