@@ -243,25 +243,11 @@ def run(
     rate: float,
     prism: str,
     config: ReciprocityConfig,
-    warmup_s: float = 10.0,
-    drain_timeout_s: float = 120.0,
-    seed: int = 42,
-    days: int = 7,
     extra_args: tuple[str, ...] = (),
+    **options: Any,
 ) -> StreamingResult:
-    """The streaming row on Prism."""
-    return measure_stream(
-        "PrismRunner",
-        prism_starter(prism, extra_args),
-        bootstrap,
-        events,
-        rate,
-        config,
-        warmup_s=warmup_s,
-        drain_timeout_s=drain_timeout_s,
-        seed=seed,
-        days=days,
-    )
+    """The streaming row on Prism (`options`: measure_stream's warmup_s, drain_timeout_s, seed, days)."""
+    return measure_stream("PrismRunner", prism_starter(prism, extra_args), bootstrap, events, rate, config, **options)
 
 
 def measure_stream(
