@@ -221,7 +221,9 @@ def print_streaming(result: StreamingResult, title: str) -> None:
     print(
         f"  produced {result.produced_rate:,.0f}/s, consumed {result.consumed_rate:,.0f}/s{read}, "
         f"lag slope {result.lag_slope_per_s:+,.0f} events/s (max lag {result.max_lag:,}), "
-        f"drained {seconds(result.drained_s)} after the last send, load average {result.load_average:.1f}"
+        f"drained {seconds(result.drained_s)} after the last send"
+        + ("" if result.drain_rate is None else f" ({result.drain_rate:,.0f}/s)")
+        + f", load average {result.load_average:.1f}"
     )
     print(
         f"  alerts {result.alerts} (batch: {result.alerts_expected}, ids missing {result.alert_ids_missing}), "

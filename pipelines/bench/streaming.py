@@ -63,6 +63,7 @@ class StreamingResult:
     start_attempts: int = 1  # submissions it took to get a job that reads (Flink: see pipelines/bench/flink.py)
     load_average: float = 0.0  # the machine's 1-minute load average as the producer finished (2 cores shared)
     drained_s: float | None = None  # after the last send, until the lag was 0
+    drain_rate: float | None = None  # the lag at the last send / drained_s: consumption without the producer's CPU
     alerts: int = 0
     alert_latency_p50_s: float | None = None
     alert_latency_p99_s: float | None = None
@@ -237,6 +238,14 @@ def steady_rates(
     return slope([(t, ends - done) for t, ends, done in steady]), slope([(t, done) for t, _, done in steady])
 
 
+def drain_rate(samples: list[tuple[float, int, int]], sent_at: float, drained_s: float | None) -> float | None:
+    """Events/s consumed from the last send until the lag was 0 (the producer, on the same cores, is done)."""
+    before = [ends - done for t, ends, done in samples if t <= sent_at]
+    if drained_s is None or drained_s <= 0 or not before:
+        return None
+    return before[-1] / drained_s
+
+
 def run(
     bootstrap: str,
     events: int,
@@ -343,6 +352,7 @@ def measure_stream(
     result.lag_samples = [(round(t - started, 1), ends - done) for t, ends, done in samples]
     result.max_lag = max((lag for _, lag in result.lag_samples), default=0)
     result.lag_slope_per_s, result.consumed_rate = steady_rates(samples, started, sent_at, warmup_s)
+    result.drain_rate = drain_rate(samples, sent_at, result.drained_s)
     if reads:
         _, result.read_rate = steady_rates([(t, 0, n) for t, n in reads], started, sent_at, warmup_s)
 

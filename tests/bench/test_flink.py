@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from pipelines.bench.flink import describe_scale_out, free_port_run, scale_out
-from pipelines.bench.streaming import StreamingResult, output_exact, steady_rates, sustained_rate
+from pipelines.bench.streaming import StreamingResult, drain_rate, output_exact, steady_rates, sustained_rate
 
 
 def result(offered: float, produced: float, consumed: float, slope: float, **counts: int) -> StreamingResult:
@@ -78,3 +78,10 @@ def test_free_port_run_gives_consecutive_free_ports():
     for port in (first, first + 1, first + 2):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", port))
+
+
+def test_drain_rate_is_the_lag_at_the_last_send_over_the_time_to_empty_it():
+    samples = [(9.0, 1_000, 400), (10.0, 1_200, 500), (12.0, 1_200, 900), (15.0, 1_200, 1_200)]
+    assert drain_rate(samples, sent_at=10.0, drained_s=5.0) == 140.0  # 700 left at the last send, 5 s
+    assert drain_rate(samples, sent_at=10.0, drained_s=None) is None  # never drained
+    assert drain_rate([], sent_at=10.0, drained_s=5.0) is None
