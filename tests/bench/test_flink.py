@@ -85,3 +85,16 @@ def test_drain_rate_is_the_lag_at_the_last_send_over_the_time_to_empty_it():
     assert drain_rate(samples, sent_at=10.0, drained_s=5.0) == 140.0  # 700 left at the last send, 5 s
     assert drain_rate(samples, sent_at=10.0, drained_s=None) is None  # never drained
     assert drain_rate([], sent_at=10.0, drained_s=5.0) is None
+
+
+def test_make_bench_prints_the_flink_rows_and_the_ratio(capsys):
+    from pipelines.bench.__main__ import print_flink
+
+    one, two = result(8_000, 8_000, 5_000, slope=3_000), result(8_000, 7_950, 7_800, slope=20)
+    one.read_rate, one.drained_s, one.drain_rate = 5_100.0, 20.0, 6_000.0
+    print_flink({"rate": one, "scale_one": one, "scale_two": two, "scale_out": scale_out(one, two)})
+    out = capsys.readouterr().out
+    assert "streaming on Flink, 1 TaskManager x 2 slots, parallelism 2" in out
+    assert "Beam's events-read counter: 5,100/s" in out
+    assert "drained 20.0s after the last send (6,000/s)" in out
+    assert "2 TaskManagers sustain 1.59x the rate of 1" in out
