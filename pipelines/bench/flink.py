@@ -25,12 +25,12 @@ warm-up, where a few steps average out. Beside it, the rate of Beam's own counte
 `read_rate`: it moves with every bundle, not with checkpoints.
 
 Start-up: the producer's clock starts once every subtask is RUNNING and the source has handed on the topic's
-partitions (Flink's numRecordsOut of the partition-discovery operator). On this cluster many first
-submissions never get that far (4 of 6 fresh clusters here): the Impulse reaches the discovery operator, which
-emits nothing, while checkpoints go on completing and the SDK worker sits idle; the TaskManager log shows one
-bundle descriptor asked for, where a job that runs asks for one per stage within seconds. Not understood
-further (a start-up race between Beam's 2.62 runner and the 2.77 SDK worker is the guess). Such a job is
-cancelled after 30 s and submitted again (up to 5 times); the row reports `start_attempts`.
+partitions (Flink's numRecordsOut of the partition-discovery operator). On this cluster many first submissions
+never got that far (5 of 9 fresh clusters before the job finished its bundles before each checkpoint barrier, 0
+of 3 after): the Impulse reaches the discovery operator, which emits nothing, while checkpoints go on completing
+and the SDK worker sits idle; the TaskManager log shows one bundle descriptor asked for, where a job that runs
+asks for one per stage within seconds. Not understood further. Such a job is cancelled after 30 s and submitted
+again (up to 5 times); the row reports `start_attempts`.
 
 Honest limits: this machine has 2 cores shared with everything else (the producer, the broker, the JobManager,
 the job server and the other engineers' work), so 2 TaskManagers get no more CPU than 1: the scale-out row
@@ -71,7 +71,7 @@ HOME = ROOT / ".cache" / "bench" / "flink"
 SLOTS = 2  # per TaskManager: flink.sh's default
 CHECKPOINT_MS = 2_000
 EVENTS_READ = "reciprocity_kafka_events_read"  # the Kafka source's Beam counter (pipelines/io/kafka/source.py)
-SCALE_RATE = 8_000.0  # above the ~5k/s one TaskManager sustained here (README, "Performance")
+SCALE_RATE = 8_000.0  # above the 3.5-5.6k/s one TaskManager consumed here (README, "Performance")
 RUNNING_TIMEOUT_S = 300.0
 # The operator that lists the topic's partitions (Impulse -> DiscoverPartitionsFn) and hands them to the reader.
 DISCOVERY_OPERATOR = "Partitions"
