@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from pipelines.bench.flink import cluster_env, free_port
+
+__all__ = ["free_port"]  # the tests' way to a free loopback port
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SCRIPT = ROOT / "deploy" / "local" / "kafka.sh"
@@ -21,12 +23,6 @@ KAFKA_SCRIPT = ROOT / "deploy" / "local" / "kafka.sh"
 class LocalBroker:
     bootstrap: str
     home: Path  # KAFKA_HOME of deploy/local/kafka.sh: its jars are in home / "libs"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def kafka_env(home: Path, port: int, controller_port: int) -> dict[str, str]:
@@ -81,40 +77,13 @@ class LocalFlink:
         )
 
 
-def _free_port_pair() -> int:
-    """A port p with p+1 free too (flink.sh numbers the TaskManagers' metrics ports from the first)."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two consecutive free ports")
-
-
 @pytest.fixture(scope="session")
 def flink_cluster() -> Iterator[LocalFlink]:
     """A Flink 1.19 cluster of the test session's own, always (the tests kill its TaskManagers): 2 TaskManagers
     with 2 slots, Beam's job server and worker pool, on free ports, in .cache/flink-test. The Flink jars are shared
     with `make flink-up` (.cache/flink/dist), so they are downloaded once."""
     home = ROOT / ".cache" / "flink-test"
-    env = {
-        **os.environ,
-        "FLINK_HOME": str(home),
-        "FLINK_DIST": str(ROOT / ".cache" / "flink" / "dist"),
-        "FLINK_TASKMANAGERS": "2",
-        "FLINK_REST_PORT": str(free_port()),
-        "FLINK_RPC_PORT": str(free_port()),
-        "FLINK_JM_METRICS_PORT": str(free_port()),
-        "FLINK_TM_METRICS_PORT": str(_free_port_pair()),
-        "BEAM_WORKER_POOL_PORT": str(free_port()),
-        "BEAM_JOB_PORT": str(free_port()),
-        "BEAM_ARTIFACT_PORT": str(free_port()),
-        "BEAM_EXPANSION_PORT": str(free_port()),
-        "FLINK_PYTHON": sys.executable,
-    }
+    env = cluster_env(home, taskmanagers=2)
     cluster = LocalFlink(f"127.0.0.1:{env['FLINK_REST_PORT']}", home, env)
     cluster.script("down", timeout=120)  # a previous session's, killed before it could stop it
     started = cluster.script("up", timeout=900)

@@ -13,6 +13,10 @@ running) at a fixed rate while the streaming job runs on Prism, and check its ou
 replay of the same events. They use the same simulator and seed over 2 days rather than 7, so that windows
 close often enough to measure latency within a minute. The same broker then takes the Bluesky ingester's row
 (pipelines/bench/ingest.py: Jetstream frames per second on one core, and its RSS). `--no-streaming` skips them.
+
+The Flink rows (pipelines/bench/flink.py) run the same streaming measurement on local Flink 1.19 clusters that
+they start and stop themselves (1 TaskManager at the offered rate; then 1 and 2 TaskManagers at `--flink_scale_rate`,
+above what one sustains). `--no-flink` skips them (they take about ten minutes).
 """
 
 from __future__ import annotations
@@ -32,8 +36,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.bench.flink import SCALE_RATE, ScaleOut, describe_scale_out
+from pipelines.bench.flink import as_json as flink_json
+from pipelines.bench.flink import run_rows as flink_rows
 from pipelines.bench.ingest import run_row as ingest_row
-from pipelines.bench.streaming import BENCH_CONFIG, StreamingResult, prism_path
+from pipelines.bench.streaming import BENCH_CONFIG, StreamingResult, output_exact, prism_path, sustained_rate
 from pipelines.bench.streaming import run as streaming_run
 from pipelines.io.avro import write_events
 from pipelines.simulator import SimulationConfig, build_network, generate
@@ -49,6 +56,8 @@ TARGETS = {
     "peak_rss_gib": 2.0,
     "stream_events_per_s": 10_000,
     "stream_alert_latency_p99_s": 10.0,
+    "flink_events_per_s": 10_000,
+    "flink_alert_latency_p99_s": 10.0,
     "report_seconds": 60.0,
     "report_peak_rss_gib": 2.0,
     "ingest_frames_per_s": 5_000,
@@ -58,6 +67,7 @@ LOWER_IS_BETTER = (
     "times_floor",
     "peak_rss_gib",
     "stream_alert_latency_p99_s",
+    "flink_alert_latency_p99_s",
     "report_seconds",
     "report_peak_rss_gib",
     "preach_us_per_text",
@@ -181,12 +191,6 @@ def ours(folder: Path, window: str, period: str, workers: int, out: Path) -> lis
     return command
 
 
-FLINK_BLOCKED = (
-    "not measured yet: the job runs on the local Flink cluster (make flink-up; tests/flink), but its bench rows "
-    "(offered rate, alert latency, 1 vs 2 TaskManagers) are not written"
-)
-
-
 @contextlib.contextmanager
 def local_broker() -> Iterator[str]:
     """The local broker's bootstrap address; started here (and stopped after) when it is not running."""
@@ -207,27 +211,39 @@ def run_streaming(bootstrap: str, events: int, rate: float, seed: int) -> Stream
     return streaming_run(bootstrap, events, rate, prism_path(), BENCH_CONFIG, seed=seed, days=2)
 
 
-def print_streaming(result: StreamingResult) -> None:
+def print_streaming(result: StreamingResult, title: str) -> None:
     def seconds(value: float | None) -> str:
         return "-" if value is None else f"{value:.1f}s"
 
+    read = "" if result.read_rate is None else f" (Beam's events-read counter: {result.read_rate:,.0f}/s)"
     print()
-    print(f"streaming on Prism, {result.events:,} events offered at {result.offered_rate:,.0f}/s (Kafka, 4 partitions)")
+    print(f"{title}, {result.events:,} events offered at {result.offered_rate:,.0f}/s (Kafka, 4 partitions)")
     print(
-        f"  produced {result.produced_rate:,.0f}/s, consumed {result.consumed_rate:,.0f}/s, "
+        f"  produced {result.produced_rate:,.0f}/s, consumed {result.consumed_rate:,.0f}/s{read}, "
         f"lag slope {result.lag_slope_per_s:+,.0f} events/s (max lag {result.max_lag:,}), "
         f"drained {seconds(result.drained_s)} after the last send"
+        + ("" if result.drain_rate is None else f" ({result.drain_rate:,.0f}/s)")
+        + f", load average {result.load_average:.1f}"
     )
     print(
-        f"  alerts {result.alerts} (batch: {result.alerts_expected}), latency after window close "
-        f"p50 {seconds(result.alert_latency_p50_s)} p99 {seconds(result.alert_latency_p99_s)}"
+        f"  alerts {result.alerts} (batch: {result.alerts_expected}, ids missing {result.alert_ids_missing}), "
+        f"latency after window close p50 {seconds(result.alert_latency_p50_s)} "
+        f"p99 {seconds(result.alert_latency_p99_s)}"
     )
     print(
         f"  windows {result.windows:,} (batch: {result.windows_expected:,}, missing {result.windows_missing}, "
-        f"unexpected {result.windows_unexpected}), latency p50 {seconds(result.window_latency_p50_s)} "
-        f"p99 {seconds(result.window_latency_p99_s)}"
+        f"unexpected {result.windows_unexpected}, differing {result.windows_differing}), latency p50 "
+        f"{seconds(result.window_latency_p50_s)} p99 {seconds(result.window_latency_p99_s)}"
     )
-    print(f"streaming on Flink: {FLINK_BLOCKED}")
+
+
+def print_flink(rows: dict[str, Any]) -> None:
+    print_streaming(rows["rate"], "streaming on Flink, 1 TaskManager x 2 slots, parallelism 2")
+    if "scale_out" in rows:
+        print_streaming(rows["scale_one"], "Flink scale-out, 1 TaskManager, parallelism 2")
+        print_streaming(rows["scale_two"], "Flink scale-out, 2 TaskManagers, parallelism 4")
+        scale: ScaleOut = rows["scale_out"]
+        print(f"Flink 1 vs 2 TaskManagers (2 cores shared by everything): {describe_scale_out(scale)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,6 +268,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-streaming", dest="streaming", action="store_false", help="skip the Kafka rows")
     parser.add_argument("--stream_events", type=int, help="streaming rows: events (default 300k, 100k quick)")
     parser.add_argument("--stream_rate", type=float, default=10_000.0, help="streaming rows: offered events/s")
+    parser.add_argument("--no-flink", dest="flink", action="store_false", help="skip the Flink cluster rows")
+    parser.add_argument(
+        "--flink_scale_rate",
+        type=float,
+        default=SCALE_RATE,
+        help=f"Flink rows: offered events/s of the 1 vs 2 TaskManager pair ({SCALE_RATE:.0f})",
+    )
     args = parser.parse_args(argv)
     if args.repeat is None:
         args.repeat = 1 if args.quick else 2  # --quick stays under two minutes
@@ -296,12 +319,15 @@ def main(argv: list[str] | None = None) -> int:
         [sys.executable, "-m", "pipelines.bench.preach"], "preaching classifier, 1,056 corpus texts x 20 rounds"
     )
 
-    streaming, ingest = None, None
-    if args.streaming:
-        stream_events = args.stream_events or (100_000 if args.quick else 300_000)
+    streaming, ingest, flink = None, None, None
+    stream_events = args.stream_events or (100_000 if args.quick else 300_000)
+    if args.streaming or args.flink:
         with local_broker() as bootstrap:
-            streaming = run_streaming(bootstrap, stream_events, args.stream_rate, args.seed)
-            ingest = ingest_row(bootstrap, 50_000 if args.quick else 200_000)
+            if args.streaming:
+                streaming = run_streaming(bootstrap, stream_events, args.stream_rate, args.seed)
+                ingest = ingest_row(bootstrap, 50_000 if args.quick else 200_000)
+            if args.flink:
+                flink = flink_rows(bootstrap, stream_events, args.stream_rate, args.flink_scale_rate, seed=args.seed)
 
     def rate(row: str, n: int = events) -> float:
         return n / rows[row]["seconds"]
@@ -320,13 +346,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     if streaming is not None:
         # Sustained: the offered rate was produced, the lag did not grow, and the output equals batch.
-        kept_up = (
-            streaming.lag_slope_per_s <= 0.02 * streaming.offered_rate
-            and streaming.windows_missing == 0
-            and streaming.windows_unexpected == 0
-        )
-        figures["stream_events_per_s"] = streaming.produced_rate if kept_up else streaming.consumed_rate
+        figures["stream_events_per_s"] = sustained_rate(streaming)[0]
         figures["stream_alert_latency_p99_s"] = streaming.alert_latency_p99_s or float("inf")
+    if flink is not None:
+        figures["flink_events_per_s"] = sustained_rate(flink["rate"])[0]
+        figures["flink_alert_latency_p99_s"] = flink["rate"].alert_latency_p99_s or float("inf")
+        if "scale_out" in flink:
+            figures["flink_scale_out_ratio"] = flink["scale_out"].ratio
     if ingest is not None:
         figures["ingest_frames_per_s"] = ingest["frames_per_s"]
     met = {
@@ -339,11 +365,13 @@ def main(argv: list[str] | None = None) -> int:
         "report_peak_rss_gib": figures["report_peak_rss_gib"] <= TARGETS["report_peak_rss_gib"],
         "preach_us_per_text": figures["preach_us_per_text"] <= TARGETS["preach_us_per_text"],
     }
-    if streaming is not None:
-        met["stream_events_per_s"] = figures["stream_events_per_s"] >= 0.99 * TARGETS["stream_events_per_s"]
-        met["stream_alert_latency_p99_s"] = (
-            figures["stream_alert_latency_p99_s"] <= TARGETS["stream_alert_latency_p99_s"]
-        )
+    for prefix in ("stream", "flink"):
+        if f"{prefix}_events_per_s" in figures:
+            rate_key, latency_key = f"{prefix}_events_per_s", f"{prefix}_alert_latency_p99_s"
+            met[rate_key] = figures[rate_key] >= 0.99 * TARGETS[rate_key]
+            met[latency_key] = figures[latency_key] <= TARGETS[latency_key]
+    if flink is not None:
+        met["flink_output_exact"] = output_exact(flink["rate"])
     print()
     print(f"{'row':<48} {'seconds':>8} {'events/s':>10} {'peak RSS':>9}")
     for key, row in rows.items():
@@ -360,7 +388,9 @@ def main(argv: list[str] | None = None) -> int:
             + (f"  fastest of {', '.join(f'{r:.1f}' for r in runs)}" if len(runs) > 1 else "")
         )
     if streaming is not None:
-        print_streaming(streaming)
+        print_streaming(streaming, "streaming on Prism")
+    if flink is not None:
+        print_flink(flink)
     if ingest is not None:
         met["ingest_frames_per_s"] = figures["ingest_frames_per_s"] >= TARGETS["ingest_frames_per_s"]
         print(
@@ -386,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": {k: {kk: vv for kk, vv in v.items() if kk != "stdout"} for k, v in rows.items()},
         "streaming": {
             "prism": asdict(streaming) if streaming is not None else None,
-            "flink": FLINK_BLOCKED,
+            "flink": flink_json(flink) if flink is not None else None,
         },
         "ingest": ingest,
     }

@@ -30,9 +30,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pipelines.io import wire
 from pipelines.io.topics import read_to_end
@@ -56,9 +57,13 @@ class StreamingResult:
     offered_rate: float
     produced_rate: float = 0.0
     consumed_rate: float = 0.0  # committed offsets / s over the producing period, after warm-up
+    read_rate: float | None = None  # the runner's own events-read count / s, same period (Flink only)
     lag_slope_per_s: float = 0.0  # growth of the consumer lag over the same period (<= 0: keeping up)
     max_lag: int = 0
+    start_attempts: int = 1  # submissions it took to get a job that reads (Flink: see pipelines/bench/flink.py)
+    load_average: float = 0.0  # the machine's 1-minute load average as the producer finished (2 cores shared)
     drained_s: float | None = None  # after the last send, until the lag was 0
+    drain_rate: float | None = None  # the lag at the last send / drained_s: consumption without the producer's CPU
     alerts: int = 0
     alert_latency_p50_s: float | None = None
     alert_latency_p99_s: float | None = None
@@ -66,7 +71,9 @@ class StreamingResult:
     windows_expected: int = 0  # what the batch engine computes from the same events
     windows_missing: int = 0
     windows_unexpected: int = 0
+    windows_differing: int = 0  # published with other figures than the batch's (at-least-once: the last copy)
     alerts_expected: int = 0
+    alert_ids_missing: int = 0  # alert ids of the batch replay that did not come out
     dead_letters: int = 0  # late events (the stream has no malformed ones)
     missing_sample: list[tuple[str, int]] = field(default_factory=list)  # a few (account, window_end) not seen
     window_latency_p50_s: float | None = None
@@ -94,17 +101,35 @@ def slope(points: list[tuple[float, int]]) -> float:
     return sum((t - mean_t) * (v - mean_v) for t, v in points) / den if den else 0.0
 
 
-def batch_reference(events: list[Any], config: ReciprocityConfig) -> tuple[set[tuple[str, int]], list[dict]]:
-    """(account, window_end) of every window, and the alerts, that a batch replay of `events` publishes."""
+KEPT_UP_SLOPE = 0.02  # a lag growing by less than 2% of the offered rate counts as keeping up
+
+
+def output_exact(result: StreamingResult) -> bool:
+    """Every window of the batch replay, with its figures, and no other; every alert id."""
+    counts = (result.windows_missing, result.windows_unexpected, result.windows_differing, result.alert_ids_missing)
+    return not any(counts)
+
+
+def sustained_rate(result: StreamingResult) -> tuple[float, bool]:
+    """(events/s the job sustained, whether it kept up). Kept up: the lag did not grow and the output equals
+    batch; then the rate is what was produced, else what was consumed."""
+    kept_up = result.lag_slope_per_s <= KEPT_UP_SLOPE * result.offered_rate and output_exact(result)
+    return (result.produced_rate if kept_up else result.consumed_rate), kept_up
+
+
+def batch_reference(
+    events: list[Any], config: ReciprocityConfig
+) -> tuple[dict[tuple[str, int], dict[str, Any]], list[dict]]:
+    """Every window by (account, window_end), and the alerts, that a batch replay of `events` publishes."""
     by_account: dict[str, list[Any]] = {}
     for event in events:
         for account, contribution in contributions.route(event, config):
             by_account.setdefault(account, []).append(contribution)
-    windows: set[tuple[str, int]] = set()
+    windows: dict[tuple[str, int], dict[str, Any]] = {}
     alerts: list[dict] = []
     for account, items in by_account.items():
         w, a = evaluate_account(account, items, config)
-        windows.update((x["account_id"], x["window_end"]) for x in w)
+        windows.update(((x["account_id"], x["window_end"]), x) for x in w)
         alerts += a
     return windows, alerts
 
@@ -126,18 +151,128 @@ def _read_all(bootstrap: str, topic: str) -> list[tuple[int, dict[str, Any]]]:
     return [(message.timestamp, wire.decode(message.value)[1]) for message in read_to_end(bootstrap, topic)]
 
 
+class RunningJob(Protocol):
+    """A streaming job the bench started: asked for its own count of events read, then stopped."""
+
+    attempts: int  # submissions it took to get a job that reads
+
+    def events_read(self) -> int | None:
+        """The runner's own count of events the source has read so far, or None when it has none."""
+
+    def stop(self) -> None:
+        """End the job and whatever process submitted it."""
+
+
+# Starts the job given its common arguments (topics, group, window) and a scratch folder; returns once it runs.
+JobStarter = Callable[[list[str], Path], RunningJob]
+
+
+def job_arguments(
+    bootstrap: str, topics: dict[str, str], group: str, config: ReciprocityConfig, output: Path
+) -> list[str]:
+    """What every runner's job gets: the bench's topics, consumer group and window shape."""
+    return [
+        f"--kafka_bootstrap={bootstrap}",
+        f"--events_topic={topics['events']}",
+        f"--windows_topic={topics['windows']}",
+        f"--alerts_topic={topics['alerts']}",
+        f"--dead_letter_topic={topics['dead']}",
+        f"--group_id={group}",
+        f"--window={config.window_ms // 1000}s",
+        f"--period={config.period_ms // 1000}s",
+        f"--output={output}",
+    ]
+
+
+def spawn_job(command: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """The job's process (a session of its own, so that `kill_job` ends its children too), stderr to `log`."""
+    with log.open("w") as stderr:
+        return subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, env=env, start_new_session=True
+        )
+
+
+def kill_job(job: subprocess.Popen[bytes]) -> None:
+    if job.poll() is not None:
+        return
+    os.killpg(job.pid, signal.SIGTERM)
+    try:
+        job.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait()
+
+
+@dataclass
+class PrismJob:
+    """The job as its own endless process on Prism (Prism has no count of its own the bench reads)."""
+
+    process: subprocess.Popen[bytes]
+    attempts: int = 1
+
+    def events_read(self) -> int | None:
+        return None
+
+    def stop(self) -> None:
+        kill_job(self.process)
+
+
+def prism_starter(prism: str, extra_args: tuple[str, ...] = ()) -> JobStarter:
+    def start(arguments: list[str], scratch: Path) -> RunningJob:
+        command = [sys.executable, "-m", "pipelines.reciprocity", *arguments, "--runner=PrismRunner"]
+        job = spawn_job([*command, *extra_args, f"--prism_location={prism}"], scratch / "job.log")
+        time.sleep(2)  # let the job's process start before the clock does
+        return PrismJob(job)
+
+    return start
+
+
+def steady_rates(
+    samples: list[tuple[float, int, int]], started: float, sent_at: float, warmup_s: float
+) -> tuple[float, float]:
+    """(lag slope, consumed events/s) from (time, end offsets, consumed count) samples: both fitted by least
+    squares over the producing period after the warm-up, so that a count that moves in steps (committed
+    offsets move only at Flink's checkpoints) still gives its mean rate."""
+    warmup_s = min(warmup_s, (sent_at - started) / 3)  # a short run keeps two thirds for the steady state
+    steady = [(t - started, ends, done) for t, ends, done in samples if started + warmup_s <= t <= sent_at]
+    return slope([(t, ends - done) for t, ends, done in steady]), slope([(t, done) for t, _, done in steady])
+
+
+def drain_rate(samples: list[tuple[float, int, int]], sent_at: float, drained_s: float | None) -> float | None:
+    """Events/s consumed from the last send until the lag was 0 (the producer, on the same cores, is done)."""
+    before = [ends - done for t, ends, done in samples if t <= sent_at]
+    if drained_s is None or drained_s <= 0 or not before:
+        return None
+    return before[-1] / drained_s
+
+
 def run(
     bootstrap: str,
     events: int,
     rate: float,
     prism: str,
     config: ReciprocityConfig,
+    extra_args: tuple[str, ...] = (),
+    **options: Any,
+) -> StreamingResult:
+    """The streaming row on Prism (`options`: measure_stream's warmup_s, drain_timeout_s, seed, days)."""
+    return measure_stream("PrismRunner", prism_starter(prism, extra_args), bootstrap, events, rate, config, **options)
+
+
+def measure_stream(
+    runner: str,
+    start_job: JobStarter,
+    bootstrap: str,
+    events: int,
+    rate: float,
+    config: ReciprocityConfig,
     warmup_s: float = 10.0,
     drain_timeout_s: float = 120.0,
     seed: int = 42,
     days: int = 7,
-    extra_args: tuple[str, ...] = (),
+    partitions_count: int = 4,
 ) -> StreamingResult:
+    """Fresh topics, the job started by `start_job`, the paced producer, the lag sampler, the output check."""
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.admin import NewTopic
 
@@ -148,39 +283,20 @@ def run(
     topics = {name: f"bench-{name}-{run_id}" for name in ("events", "windows", "alerts", "dead")}
     admin = _admin(bootstrap)
     admin.create_topics(
-        [NewTopic(topics["events"], 4, 1)] + [NewTopic(topics[n], 1, 1) for n in ("windows", "alerts", "dead")]
+        [NewTopic(topics["events"], partitions_count, 1)]
+        + [NewTopic(topics[n], 1, 1) for n in ("windows", "alerts", "dead")]
     )
     group = f"bench-{run_id}"
-    result = StreamingResult(runner="PrismRunner", events=len(stream), offered_rate=rate)
+    result = StreamingResult(runner=runner, events=len(stream), offered_rate=rate)
     output = Path(tempfile.mkdtemp(prefix="bench-streaming-"))
-    job = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.reciprocity",
-            f"--kafka_bootstrap={bootstrap}",
-            f"--events_topic={topics['events']}",
-            f"--windows_topic={topics['windows']}",
-            f"--alerts_topic={topics['alerts']}",
-            f"--dead_letter_topic={topics['dead']}",
-            f"--group_id={group}",
-            f"--window={config.window_ms // 1000}s",
-            f"--period={config.period_ms // 1000}s",
-            f"--output={output}",
-            "--runner=PrismRunner",
-            *extra_args,
-            f"--prism_location={prism}",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=open(output / "job.log", "w"),  # noqa: SIM115 - lives as long as the job
-        start_new_session=True,
-    )
+    job = start_job(job_arguments(bootstrap, topics, group, config, output), output)
+    result.start_attempts = job.attempts
     # Live event times: the watermark may pass a window's end once the wall clock is past it by the bound.
     margin = OUT_OF_ORDERNESS_MS + config.allowed_lateness_ms
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    partitions = [TopicPartition(topics["events"], p) for p in range(4)]
+    partitions = [TopicPartition(topics["events"], p) for p in range(partitions_count)]
     samples: list[tuple[float, int, int]] = []  # (t, end offsets, committed)
+    reads: list[tuple[float, int]] = []  # (t, the runner's own count of events read)
     stop_sampling = threading.Event()
 
     def sample() -> None:
@@ -188,13 +304,14 @@ def run(
             try:
                 ends, done = _lag(consumer, admin, group, partitions)
                 samples.append((time.monotonic(), ends, done))
+                if (read := job.events_read()) is not None:
+                    reads.append((time.monotonic(), read))
             except Exception as error:  # a slow answer must not end the benchmark
                 print(f"lag sample failed: {error}", file=sys.stderr)
             stop_sampling.wait(1.0)
 
     sampler = threading.Thread(target=sample, daemon=True)
     try:
-        time.sleep(2)  # let the job's process start before the clock does
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5, batch_size=512 * 1024)
         sampler.start()
         started = time.monotonic()
@@ -208,7 +325,9 @@ def run(
             value = wire.encode(event.to_record(), "SocialEvent")
             producer.send(topics["events"], key=event.actor_id.encode(), value=value)
         producer.flush()
+        producer.close()
         sent_at = time.monotonic()
+        result.load_average = os.getloadavg()[0]
         result.produced_rate = len(stream) / (sent_at - started)
         deadline = sent_at + drain_timeout_s
         while time.monotonic() < deadline:
@@ -228,20 +347,14 @@ def run(
             time.sleep(0.5)
     finally:
         stop_sampling.set()
-        os.killpg(job.pid, signal.SIGTERM)
-        try:
-            job.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(job.pid, signal.SIGKILL)
+        job.stop()
 
-    warmup_s = min(warmup_s, (sent_at - started) / 3)  # a short run keeps two thirds for the steady state
-    steady = [(t - started, ends - done) for t, ends, done in samples if started + warmup_s <= t <= sent_at]
     result.lag_samples = [(round(t - started, 1), ends - done) for t, ends, done in samples]
     result.max_lag = max((lag for _, lag in result.lag_samples), default=0)
-    result.lag_slope_per_s = slope(steady)
-    window = [(t, done) for t, _, done in samples if started + warmup_s <= t <= sent_at]
-    if len(window) >= 2:
-        result.consumed_rate = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
+    result.lag_slope_per_s, result.consumed_rate = steady_rates(samples, started, sent_at, warmup_s)
+    result.drain_rate = drain_rate(samples, sent_at, result.drained_s)
+    if reads:
+        _, result.read_rate = steady_rates([(t, 0, n) for t, n in reads], started, sent_at, warmup_s)
 
     def latency(timestamp_ms: int, window_end: int) -> float:
         """From the moment the watermark may pass the window's end to the output's Kafka timestamp."""
@@ -251,11 +364,13 @@ def run(
     windows = _read_all(bootstrap, topics["windows"])
     result.alerts, result.windows = len(alerts), len(windows)
     result.dead_letters = len(_read_all(bootstrap, topics["dead"]))
-    got = {(w["account_id"], w["window_end"]) for _, w in windows}
+    got = {(w["account_id"], w["window_end"]): w for _, w in windows}
     result.windows_expected, result.alerts_expected = len(expected_windows), len(expected_alerts)
-    result.windows_missing = len(expected_windows - got)
-    result.windows_unexpected = len(got - expected_windows)
-    result.missing_sample = sorted(expected_windows - got)[:10]
+    result.windows_missing = len(expected_windows.keys() - got.keys())
+    result.windows_unexpected = len(got.keys() - expected_windows.keys())
+    result.windows_differing = sum(got[k] != w for k, w in expected_windows.items() if k in got)
+    result.alert_ids_missing = len({a["alert_id"] for a in expected_alerts} - {a["alert_id"] for _, a in alerts})
+    result.missing_sample = sorted(expected_windows.keys() - got.keys())[:10]
     last_by_end: dict[int, float] = {}
     for ts, w in windows:
         x = latency(ts, w["window_end"])

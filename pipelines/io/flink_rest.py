@@ -83,6 +83,42 @@ class FlinkRest:
     def state(self, job_id: str) -> str:
         return str(self.job(job_id)["state"])
 
+    def running(self, job_id: str) -> bool:
+        """Whether the job and every one of its operators (every subtask) is RUNNING, so data flows."""
+        job = self.job(job_id)
+        return job["state"] == "RUNNING" and all(vertex["status"] == "RUNNING" for vertex in job["vertices"])
+
+    def counter_total(self, job_id: str, name: str) -> int | None:
+        """A metric summed over every subtask of the operator that reports it (e.g. Beam's counter
+        `reciprocity_kafka_events_read`, which Flink lists as `<operator>.reciprocity_kafka_events_read`);
+        None while no operator reports it yet (Beam registers a counter on its first increment)."""
+        for vertex in self.job(job_id)["vertices"]:
+            path = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
+            ids = [m["id"] for m in self._get(path) if m["id"] == name or m["id"].endswith(f".{name}")]
+            if ids:
+                found = self._get(f"{path}?get={','.join(ids)}&agg=sum")
+                return int(sum(float(metric["sum"]) for metric in found))
+        return None
+
+    def records_out(self, job_id: str, operator: str) -> int:
+        """Records sent on by every subtask of the operators whose name contains `operator` (Flink's
+        numRecordsOut, which counts elements that left the operator for the next one)."""
+        total = 0
+        for vertex in self.job(job_id)["vertices"]:
+            if operator in vertex["name"]:
+                path = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics?get=numRecordsOut&agg=sum"
+                total += int(sum(float(metric["sum"]) for metric in self._get(path)))
+        return total
+
+    def wait_ended(self, job_id: str, timeout_s: float, after: str) -> str:
+        """The job's final state, once it has one; FlinkRestError if it has none within `timeout_s` `after`."""
+        deadline = time.monotonic() + timeout_s
+        while (state := self.state(job_id)) not in ENDED:
+            if time.monotonic() >= deadline:
+                raise FlinkRestError(f"job {job_id} did not end within {timeout_s:.0f} s {after}")
+            time.sleep(1.0)
+        return state
+
     def _post(self, path: str, body: dict[str, Any], what: str) -> Any:
         try:
             response = self._http.post(path, json=body)
@@ -148,9 +184,4 @@ class FlinkRest:
             done_polls = done_polls + 1 if marks and min(marks) >= MAX_WATERMARK else 0
             time.sleep(poll_s)
         self.stop_with_drain(job_id)
-        deadline = time.monotonic() + stop_timeout_s
-        while (state := self.state(job_id)) not in ENDED:
-            if time.monotonic() >= deadline:
-                raise FlinkRestError(f"job {job_id} did not stop within {stop_timeout_s:.0f} s of its drain request")
-            time.sleep(1.0)
-        return state
+        return self.wait_ended(job_id, stop_timeout_s, "of its drain request")
