@@ -36,6 +36,8 @@ from pipelines.io.kafka import (
     WriteToKafka,
     next_watermark_ms,
 )
+from pipelines.io.kafka.commit import OffsetCommitter
+from pipelines.io.kafka.security import KafkaSettings
 from pipelines.io.kafka.source import _CheckpointOnlyOffsetTracker
 from pipelines.model.config import ReciprocityConfig
 from pipelines.model.events import SocialEvent
@@ -118,8 +120,17 @@ class FakeReadFn(ReadPartitionFn):
         self.consumer.tp = tp
         return self.consumer
 
-    def _new_committer(self) -> FakeConsumer:
-        return self.committer
+    def _new_committer(self) -> OffsetCommitter:
+        return FakeCommitter(self.committer)
+
+
+class FakeCommitter(OffsetCommitter):
+    def __init__(self, consumer: FakeConsumer) -> None:
+        super().__init__(KafkaSettings("fake:9092"), "group")
+        self.fake = consumer
+
+    def _new_consumer(self) -> FakeConsumer:
+        return self.fake
 
 
 def _event(i: int, t: int) -> SocialEvent:
