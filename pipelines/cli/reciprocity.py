@@ -107,7 +107,10 @@ def resume_point(kafka: KafkaOptions) -> Resume | None:
 
     if kafka.commit_offsets != "tail":
         return None
-    resume = read_resume_point(kafka.client, kafka.events_topic, kafka.group_id, kafka.alerts_topic)
+    try:
+        resume = read_resume_point(kafka.client, kafka.events_topic, kafka.group_id, kafka.alerts_topic)
+    except Exception as error:  # kafka-python's errors, a timeout: one line, as every start-time check
+        raise ValueError(f"reading where group {kafka.group_id} stopped failed: {error}") from None
     if resume is not None:
         print(
             f"resuming group {kafka.group_id}: windows ending before {iso_utc(resume.published_before_ms)} were "
@@ -141,8 +144,10 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         cli_options.check_output(job.output)
         if job.input:
             expand_inputs(job.input)  # fail now, with one line, rather than inside the runner
+        resume = None
         if job.kafka is not None:  # the same: an unreachable broker, a refused password, a missing topic
             check_kafka(job.kafka.client, kafka_topics(job.kafka))
+            resume = resume_point(job.kafka)
     except ValueError as error:
         cli_options.fail(str(error))
     submission = None
@@ -166,7 +171,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     remove_outputs(job.output)  # a failed run must not leave an earlier run's files looking like its own
     pipeline = beam.Pipeline(options=options)
     if job.kafka is not None:
-        build_streaming(pipeline, job.kafka, config, resume_point(job.kafka))
+        build_streaming(pipeline, job.kafka, config, resume)
     elif job.input:
         build(pipeline, ReadEventFiles(job.input), config, job.output)
     else:

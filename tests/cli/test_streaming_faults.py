@@ -20,16 +20,15 @@ import subprocess
 import time
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 
 from pipelines.io.producer import produce
 from pipelines.model.config import ReciprocityConfig
 from pipelines.model.events import iso_utc
 from pipelines.model.reference import reference
-from pipelines.model.resume import decode_mark
 from pipelines.model.windows import parse_duration
 from pipelines.simulator import SimulationConfig, build_network, generate
-from tests.cli.jobs import fresh_topics, read_back, run_streaming_job, streaming_job_command
+from tests.cli.jobs import fresh_topics, read_back, run_streaming_job, streaming_job_command, tail_commits
 
 CONFIG = SimulationConfig.for_events(20_000, seed=3, days=2)
 
@@ -45,13 +44,8 @@ def _windows_published(broker: str, topic: str, at_least: int, process: subproce
 
 def _committed_mark(broker: str, topic: str, group: str) -> int | None:
     """The mark of the group's tail commits (the largest over the partitions), None before the first."""
-    consumer = KafkaConsumer(bootstrap_servers=broker, group_id=group, enable_auto_commit=False)
-    try:
-        tps = [TopicPartition(topic, p) for p in (0, 1)]
-        marks = [decode_mark(getattr(consumer.committed(tp, metadata=True), "metadata", None)) for tp in tps]
-    finally:
-        consumer.close()
-    return max((mark for mark in marks if mark is not None), default=None)
+    marks = [mark for _, mark in tail_commits(broker, topic, group).values() if mark is not None]
+    return max(marks, default=None)
 
 
 def _kill_after_a_mark(broker: str, topic: str, group: str, at_least_ms: int, process: subprocess.Popen) -> int:

@@ -23,7 +23,7 @@ from pipelines.model.config import ReciprocityConfig
 from pipelines.model.events import SocialEvent
 from pipelines.model.reference import reference
 from pipelines.simulator import SimulationConfig, build_network, generate
-from tests.cli.jobs import fresh_topics, read_back, reciprocity_command
+from tests.cli.jobs import end_offsets, fresh_topics, read_back, reciprocity_command, tail_commits
 from tests.conftest import LocalFlink
 from tests.model.helpers import canonical
 from tests.observability.test_prometheus_live import DASHBOARD, api, dashboard_queries, running_prometheus
@@ -103,6 +103,10 @@ def test_the_job_on_two_taskmanagers_equals_the_reference(flink_cluster: LocalFl
     assert [job.state for job in rest.jobs() if job.name == f"reciprocity-job-{suffix}"] == ["FINISHED"]
     rest.close()
     assert_equals_reference(broker, topics, events)
+    # The tail commits ran on the cluster too: drained, no window needs an event any more.
+    commits = tail_commits(broker, topics["events"], f"job-{suffix}")
+    assert {p: offset for p, (offset, _) in commits.items()} == end_offsets(broker, topics["events"])
+    assert all(mark is not None for _, mark in commits.values())
 
 
 def test_batch_replay_on_the_cluster_equals_the_direct_runner(flink_cluster: LocalFlink, tmp_path: Path):

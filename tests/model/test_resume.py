@@ -4,6 +4,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.model import contributions
+from pipelines.model.config import ReciprocityConfig
+from pipelines.model.events import SocialEvent
 from pipelines.model.resume import (
     PartitionTail,
     Resume,
@@ -14,26 +16,9 @@ from pipelines.model.resume import (
     firing_at,
 )
 from pipelines.model.shard import ShardEngines
-from tests.model.helpers import canonical, engine_batch
+from tests.model.helpers import canonical, engine_batch, feed_in_slices
 from tests.model.test_engine import configs
 from tests.strategies import HOUR, social_events
-
-
-def _feed(shard: ShardEngines, routed: list, step: int, rng: random.Random) -> tuple[list, list]:
-    """Event-time slices (shuffled inside each), advancing after each, then to the end."""
-    windows, alerts = [], []
-    cut = 0
-    while cut < len(routed):
-        until = (routed[cut][1][0] // HOUR + step) * HOUR
-        piece = [pair for pair in routed[cut:] if pair[1][0] < until]
-        cut += len(piece)
-        rng.shuffle(piece)
-        assert shard.fold(piece) == []
-        w, a, _ = shard.advance(until)
-        windows += w
-        alerts += a
-    w, a, _ = shard.advance(2**62)
-    return windows + w, alerts + a
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -44,15 +29,15 @@ def _feed(shard: ShardEngines, routed: list, step: int, rng: random.Random) -> t
     seed=st.integers(0, 2**32),
     mark_hours=st.floats(0, 10),
     stragglers=st.floats(0, 1),
-    rebuild=st.booleans(),
+    rebuild_odds=st.sampled_from((0.0, 0.5, 1.0)),
 )
 def test_a_restart_over_the_tail_publishes_what_a_fault_free_run_publishes_after_the_mark(
-    events, config, step, seed, mark_hours, stragglers, rebuild
+    events, config, step, seed, mark_hours, stragglers, rebuild_odds
 ):
     """The stopped run published every window ending before the mark; the restart re-reads the events from the
     cutoff on (plus some older stragglers, as a partition not strictly ordered delivers them), takes the alert
     states from the published alerts, and must publish exactly the fault-free run's windows and alerts from the
-    mark on."""
+    mark on, whether its shard is rebuilt from Beam state (before or after the mark) or not."""
     batch_windows, batch_alerts = engine_batch(events, config)
     mark = int(mark_hours * HOUR)
     resume = Resume(mark, firing_at(batch_alerts, mark))
@@ -62,13 +47,54 @@ def test_a_restart_over_the_tail_publishes_what_a_fault_free_run_publishes_after
         (pair for event in events for pair in contributions.route(event, config)), key=lambda pair: pair[1][0]
     )
     tail = [pair for pair in routed if pair[1][0] >= cutoff or rng.random() < stragglers]
-    shard = ShardEngines(config, resume)
-    if rebuild:  # a shard rebuilt from its (empty) log before the first firing keeps the resume
-        shard = ShardEngines.rebuild(config, shard.live(), shard.horizon, shard.firing(), resume)
-    windows, alerts = _feed(shard, tail, step, rng)
+
+    def maybe_rebuilt(shard: ShardEngines) -> ShardEngines:
+        if rng.random() < rebuild_odds:
+            return ShardEngines.rebuild(config, shard.live(), shard.horizon, shard.firing(), resume)
+        return shard
+
+    windows, alerts = feed_in_slices(ShardEngines(config, resume), tail, step, rng, maybe_rebuilt)
     first_end = resume.first_window_end(config.period_ms)
     assert canonical(windows) == canonical([w for w in batch_windows if w["window_end"] >= first_end])
     assert canonical(alerts) == canonical([a for a in batch_alerts if a["window_end"] >= first_end])
+
+
+def test_an_alert_that_fired_before_the_tail_resolves_after_the_restart():
+    """The alert status is the one per-account state older than a window: the guru fired in the first hour, then
+    answered 2 of 3 engagers an hour (between the firing and resolving rates: no change) and resolves at 6h. The
+    tail re-read for a mark at 3h starts at 2h: only the published alerts can say the guru fires at the mark."""
+    config = ReciprocityConfig(
+        window_ms=HOUR,
+        period_ms=HOUR,
+        min_inbound=2,
+        max_response_rate=0.5,
+        resolve_response_rate=0.75,
+        watchlist=frozenset({"guru"}),
+    )
+    events, n = [], 0
+    for hour in range(6):
+        fans = ["f1", "f2"] if hour in (0, 5) else ["f1", "f2", "f3"]
+        answered = [] if hour == 0 else fans[:2]
+        for minute, fan in enumerate(fans):
+            events.append(SocialEvent(f"e{n}", "REPLY", fan, hour * HOUR + minute * 60_000, target_account_id="guru"))
+            n += 1
+        for fan in answered:
+            events.append(SocialEvent(f"e{n}", "REPLY", "guru", hour * HOUR + 600_000, target_account_id=fan))
+            n += 1
+    batch_windows, batch_alerts = engine_batch(events, config)
+    assert [(a["status"], a["window_end"]) for a in batch_alerts if a["account_id"] == "guru"] == [
+        ("firing", HOUR),
+        ("resolved", 6 * HOUR),
+    ]
+    mark = 3 * HOUR
+    tail = [pair for event in events for pair in contributions.route(event, config) if pair[1][0] >= 2 * HOUR]
+    after = [a for a in batch_alerts if a["window_end"] >= mark]
+    for resume, expected in ((Resume(mark, firing_at(batch_alerts, mark)), after), (Resume(mark), [])):
+        windows, alerts = feed_in_slices(
+            ShardEngines(config, resume), sorted(tail, key=lambda p: p[1][0]), 1, random.Random(0)
+        )
+        assert canonical(windows) == canonical([w for w in batch_windows if w["window_end"] >= mark])
+        assert canonical(alerts) == canonical(expected)  # without the published status, the resolution is lost
 
 
 def test_the_mark_travels_in_the_commit_metadata():

@@ -312,7 +312,7 @@ class ReadPartitionFn(beam.DoFn):
                     position = consumer.position(tp, timeout_ms=5000)
                     if stop < UNBOUNDED and position >= stop:  # the rest of the range is gaps/control records
                         tracker.try_claim(stop)
-                        yield from self._progress(finalizer, element, span_start, stop, watermark)
+                        yield from self._progress(finalizer, tp, element, span_start, stop, watermark)
                         self._positions[tp] = None
                         return
                     caught_up = stop >= UNBOUNDED and self._caught_up(consumer, tp)
@@ -370,7 +370,7 @@ class ReadPartitionFn(beam.DoFn):
                 yield self._span(element, span_start, next_offset, poll_newest, poll_oldest, watermark)
                 span_start = next_offset
             if finished:
-                yield from self._progress(finalizer, element, span_start, stop, watermark)
+                yield from self._progress(finalizer, tp, element, span_start, stop, watermark)
                 self._positions[tp] = None  # the consumer read past `stop`
                 return
             self._positions[tp] = next_offset
@@ -385,7 +385,7 @@ class ReadPartitionFn(beam.DoFn):
             watermark.set_watermark(Timestamp(micros=new_ms * 1000))
         # With nothing read this commits `start`, which is safe (the runner persisted the bundles before it to
         # hand us this restriction) and heals a commit that failed earlier, e.g. during a broker outage.
-        yield from self._progress(finalizer, element, span_start, next_offset, watermark)
+        yield from self._progress(finalizer, tp, element, span_start, next_offset, watermark)
         _LOGGER.debug(
             "kafka: %s/%d read [%d, %d), watermark %s%s; checkpoint",
             tp.topic,
@@ -398,32 +398,23 @@ class ReadPartitionFn(beam.DoFn):
         tracker.defer_remainder()
 
     def _progress(
-        self, finalizer: Any, element: PartitionSpec, span_start: int, end: int, watermark: Any
+        self, finalizer: Any, tp: Any, element: PartitionSpec, first: int, end: int, wm: Any
     ) -> Iterator[Any]:
-        """The end of a call that read up to `end`: `position` commits it from the bundle finalizer (which never
-        raises: a finalizer error is only logged by the SDK, and Prism fails the job on one); `tail` reports
-        what is left of the span (offsets that held no record: gaps, control records)."""
-        from kafka import TopicPartition
-
+        """A call's end, having read up to `end`: `position` commits it from the bundle finalizer (never raises: a
+        finalizer error is only logged by the SDK, and Prism fails the job on one); `tail` reports the rest of
+        the span (offsets that held no record: gaps, control records)."""
         if not self._tail:
-            tp = TopicPartition(element[0], element[1])
             finalizer.register(lambda: self._committer.commit({tp: end}))
-        elif end > span_start:
-            yield self._span(element, span_start, end, None, None, watermark)
+        elif end > first:
+            yield self._span(element, first, end, None, None, wm)
 
     @staticmethod
-    def _span(
-        element: PartitionSpec, first: int, end: int, newest_ms: int | None, oldest_ms: int | None, watermark: Any
-    ) -> beam.pvalue.TaggedOutput:
-        """[first, end) and its newest event_time, for `CommitReadTail`; stamped no later than its events, or, with
-        none, at the partition's watermark."""
-        value = (element[0], (element[1], element[2], first, end, newest_ms))
-        if oldest_ms is not None:
-            return beam.pvalue.TaggedOutput(OFFSETS, _stamped(value, oldest_ms))
-        current = watermark.current_watermark()
-        return beam.pvalue.TaggedOutput(
-            OFFSETS, TimestampedValue(value, current if current is not None else MIN_TIMESTAMP)
-        )
+    def _span(element: PartitionSpec, first: int, end: int, newest: int | None, oldest: int | None, wm: Any) -> Any:
+        """[first, end) and its newest event_time for `CommitReadTail`, stamped no later than its events (with
+        none, at the partition's watermark)."""
+        stamp = Timestamp(micros=oldest * 1000) if oldest is not None else wm.current_watermark()
+        value = (element[0], (element[1], element[2], first, end, newest))
+        return beam.pvalue.TaggedOutput(OFFSETS, TimestampedValue(value, MIN_TIMESTAMP if stamp is None else stamp))
 
 
 def _disable_prism_sdf_splits(pipeline: beam.Pipeline) -> None:
