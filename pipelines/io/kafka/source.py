@@ -31,8 +31,8 @@ How the source works, and why:
   the runner has made the bundle's output durable; a restart resumes from the committed offsets. A call that
   reads nothing commits the start of its restriction, so a commit lost to an outage is made good. On a runner
   whose state is not durable (Prism) that loses the windows open at a kill: hence `"tail"`, where the source
-  commits nothing and emits, per call, the span it read on the "offsets" output, for `CommitReadTail`
-  (pipelines/io/kafka/commit.py) to commit once the windows that need it are published.
+  commits nothing and emits, per poll, the span it read and its newest event_time on the "offsets" output,
+  for `CommitReadTail` (pipelines/io/kafka/commit.py) to commit once the windows that need it are published.
 * A broker that goes away is waited for: kafka-python errors are caught, logged and retried with capped
   backoff inside the call, and the partition resumes where it stopped. Bad messages never fail the
   pipeline: they become dead letters.
@@ -383,8 +383,8 @@ class ReadPartitionFn(beam.DoFn):
         new_ms = next_watermark_ms(current_ms, max_event_ms, caught_up, now_ms, self._max_delay_ms, min_event_ms)
         if new_ms is not None and new_ms != current_ms:
             watermark.set_watermark(Timestamp(micros=new_ms * 1000))
-        # With nothing read this commits `start`, which is safe (the runner persisted the bundles before it to
-        # hand us this restriction) and heals a commit that failed earlier, e.g. during a broker outage.
+        # `position`: with nothing read this commits `start`, which is safe (the runner persisted the bundles before
+        # it to hand us this restriction) and heals a commit that failed earlier, e.g. during a broker outage.
         yield from self._progress(finalizer, tp, element, span_start, next_offset, watermark)
         _LOGGER.debug(
             "kafka: %s/%d read [%d, %d), watermark %s%s; checkpoint",
