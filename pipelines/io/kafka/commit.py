@@ -15,9 +15,10 @@ Two ways to commit (`--commit_offsets`):
   needs is read again (pipelines/model/resume.py), with the mark in the commit's metadata. It runs downstream of the
   window and alert sinks, on event-time timers: when its watermark passes T, every window the job emits before T
   (a window ending at E is emitted at E + allowed lateness) has been flushed to Kafka by its sink, since a sink
-  flushes at the end of every bundle. Only then are the events before T - lateness - window released. On Flink,
-  whose checkpoints restore state and read positions together, the commit matters only for a fresh start; it is
-  the same one.
+  flushes at the end of every bundle. Only then are the events before T - lateness - window released, and the
+  commit is made from the bundle finalizer: at once on Prism, after the next completed checkpoint on Flink (whose
+  watermark alone runs ahead of the outputs, see `_CommitFn`). On Flink, whose checkpoints restore state and read
+  positions together, the commit matters only for a fresh start of the job with new state.
 
 A restart reads the mark back (`read_resume_point`, the largest over the partitions: the committer writes one mark
 for all) and the alerts published before it, which give each account's alert state.
@@ -26,6 +27,7 @@ for all) and the alerts published before it, which give each account's alert sta
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -108,8 +110,8 @@ class CommitTailFn(beam.DoFn):
 
     A span whose newest event is at t stops being needed once every window holding t is published, i.e. when the
     watermark here passes t + window + allowed lateness: a timer is armed for that (rounded up to the period, so
-    there are few), and each firing commits every partition's tail with the mark it proves. The mark never moves
-    back behind the one this run resumed from (`resume_ms`): the tail before it was not read again.
+    there are few), and each firing emits every partition's tail with the mark it proves, for `_CommitFn`. The
+    mark never moves back behind the one this run resumed from (`resume_ms`): the tail before it was not read.
     """
 
     TAILS = ReadModifyWriteStateSpec("tails", FastPrimitivesCoder())
@@ -132,13 +134,7 @@ class CommitTailFn(beam.DoFn):
         self._config = consumer_config
 
     def setup(self) -> None:
-        self._committer = OffsetCommitter(self._kafka, self._group_id, self._config)
         self._tail_spans = beam.metrics.Metrics.distribution(NAMESPACE, "kafka_tail_spans")
-
-    def teardown(self) -> None:
-        committer = getattr(self, "_committer", None)
-        if committer is not None:
-            committer.close()
 
     def _due_ms(self, newest_ms: int) -> int:
         """When the span's events are needed by no unpublished window: a period boundary past newest + horizon."""
@@ -148,10 +144,14 @@ class CommitTailFn(beam.DoFn):
     def process(
         self,
         element: tuple[str, tuple[int, int, int, int, int | None]],
+        # Prism sends FinalizeBundle for every bundle of a stage that may need it (see `_CommitFn`), and the SDK
+        # fails one that registered no callback: every bundle registers one.
+        finalizer: Any = beam.DoFn.BundleFinalizerParam,
         timestamp: Timestamp = beam.DoFn.TimestampParam,  # type: ignore[assignment]
         tails: Any = beam.DoFn.StateParam(TAILS),
         release: Any = beam.DoFn.TimerParam(RELEASE),
     ) -> None:
+        finalizer.register(_nothing)
         _, span = element
         tracker = TailTracker.from_state(tails.read(), self._period_ms)
         tracker.add(span)
@@ -166,9 +166,7 @@ class CommitTailFn(beam.DoFn):
         key: str = beam.DoFn.KeyParam,  # type: ignore[assignment]
         fired_at: Timestamp = beam.DoFn.TimestampParam,  # type: ignore[assignment]
         tails: Any = beam.DoFn.StateParam(TAILS),
-    ) -> None:
-        from kafka import TopicPartition
-
+    ) -> Iterator[tuple[str, dict[int, int], int]]:
         # Every element stamped before `fired_at` has passed the sinks: windows ending before `mark` are out.
         mark = fired_at.micros // 1000 - self._lateness_ms
         if self._resume_ms is not None:
@@ -177,11 +175,47 @@ class CommitTailFn(beam.DoFn):
         offsets = tracker.release(cutoff_ms(mark, self._window_ms))
         tails.write(tracker.state())
         self._tail_spans.update(tracker.spans())
-        self._committer.commit(
-            {TopicPartition(key, partition): offset for partition, offset in offsets.items()},
-            encode_mark(mark),
-            forward_only=False,  # the mark moves even when an offset does not
-        )
+        yield key, offsets, mark
+
+
+def _nothing() -> None:
+    """A bundle-finalizer callback for bundles with nothing to commit."""
+
+
+class _CommitFn(beam.DoFn):
+    """(topic, {partition: offset}, metadata) -> a commit, from the bundle finalizer: Prism calls it once the
+    bundle is done; Flink once a checkpoint holding the bundle has completed. On Flink the watermark is not
+    enough: its portable runner forwards a stage's watermark before the outputs of the timers it fired
+    (seen: a tail committed up to the end offsets while 302 windows were published, a few hundred short). A
+    checkpoint completes only once every stage has finished the bundles before it, so the windows the commit
+    says are published have been flushed by their sink."""
+
+    def __init__(self, kafka: KafkaSettings, group_id: str, consumer_config: dict[str, Any] | None) -> None:
+        self._kafka = kafka
+        self._group_id = group_id
+        self._config = consumer_config
+
+    def setup(self) -> None:
+        self._committer = OffsetCommitter(self._kafka, self._group_id, self._config)
+        self._mark: int | None = None
+
+    def teardown(self) -> None:
+        committer = getattr(self, "_committer", None)
+        if committer is not None:
+            committer.close()
+
+    def process(self, record: tuple[str, dict[int, int], int], finalizer: Any = beam.DoFn.BundleFinalizerParam) -> None:
+        from kafka import TopicPartition
+
+        topic, offsets, mark = record
+        commit = {TopicPartition(topic, partition): offset for partition, offset in offsets.items()}
+        finalizer.register(lambda: self._commit(commit, mark))
+
+    def _commit(self, commit: dict[Any, int], mark: int) -> None:
+        if self._mark is not None and mark < self._mark:
+            return  # an older release finalized late: never move the mark back
+        self._mark = mark
+        self._committer.commit(commit, encode_mark(mark), forward_only=False)  # the mark moves, offsets may not
 
 
 class CommitReadTail(beam.PTransform):
@@ -201,12 +235,14 @@ class CommitReadTail(beam.PTransform):
         super().__init__()
         resume_ms = resume.published_before_ms if resume is not None else None
         self._fn = CommitTailFn(kafka, group_id, config, resume_ms, consumer_config)
+        self._commit = _CommitFn(kafka, group_id, consumer_config)
 
     def expand(self, inputs: Any) -> beam.PCollection:
         return (
             inputs
             | "Keyed" >> beam.Map(_same).with_output_types(tuple[str, tuple[int, int, int, int, Any]])
-            | "Commit" >> beam.ParDo(self._fn)
+            | "Release" >> beam.ParDo(self._fn)
+            | "Commit" >> beam.ParDo(self._commit)
         )
 
 
