@@ -136,14 +136,6 @@ class FlinkRest:
                         ids.append(str(manager["taskmanager-id"]))
         return sorted(set(ids))
 
-    def cancel(self, job_id: str) -> None:
-        """Cancels the job without a savepoint: its state is gone (what a fresh start of the job begins from)."""
-        try:
-            response = self._http.patch(f"/jobs/{job_id}", params={"mode": "cancel"})
-            response.raise_for_status()
-        except httpx.HTTPError as error:
-            raise FlinkRestError(f"Flink REST: cancelling job {job_id} failed: {error}") from None
-
     def finish_when_drained(self, job_id: str, poll_s: float = 2.0, stop_timeout_s: float = 300.0) -> str:
         """Wait until the job's data is done (every input watermark at the maximum, seen on two polls in a row),
         then stop it with a drained savepoint and wait until it has ended. Returns the job's final state; a job
