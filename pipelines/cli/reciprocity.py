@@ -29,6 +29,8 @@ from pipelines.io.jsonlines import WriteJsonLines, account_window_lines
 from pipelines.io.kafka.admin import check_kafka
 from pipelines.io.simulated import SimulatedEvents
 from pipelines.model.config import ReciprocityConfig
+from pipelines.model.events import iso_utc
+from pipelines.model.resume import Resume
 from pipelines.simulator import SimulationConfig, build_network
 from pipelines.transforms.events import CountEventsFn
 from pipelines.transforms.reciprocity import ALERTS, LATE, WINDOWS, ComputeReciprocity
@@ -53,9 +55,12 @@ def build(pipeline: beam.Pipeline, source: beam.PTransform, config: ReciprocityC
     )
 
 
-def build_streaming(pipeline: beam.Pipeline, kafka: KafkaOptions, config: ReciprocityConfig) -> None:
-    """The streaming graph: Kafka events -> count -> reciprocity (stateful, watermark-driven) -> Kafka topics."""
-    from pipelines.io.kafka import ReadSocialEventsFromKafka, WriteDeadLettersToKafka, WriteToKafka
+def build_streaming(
+    pipeline: beam.Pipeline, kafka: KafkaOptions, config: ReciprocityConfig, resume: Resume | None = None
+) -> None:
+    """The streaming graph: Kafka events -> count -> reciprocity (stateful, watermark-driven) -> Kafka topics,
+    and (`--commit_offsets tail`) the offset commits once the sinks have published what needs them."""
+    from pipelines.io.kafka import CommitReadTail, ReadSocialEventsFromKafka, WriteDeadLettersToKafka, WriteToKafka
 
     read = pipeline | "Source" >> ReadSocialEventsFromKafka(
         kafka.client,
@@ -64,11 +69,20 @@ def build_streaming(pipeline: beam.Pipeline, kafka: KafkaOptions, config: Recipr
         until_end_offsets=kafka.until_end_offsets,
         json_ok=kafka.json_messages,
         batch_events=True,
+        commit_offsets=kafka.commit_offsets,
     )
     batches = read["events"] | "CountEvents" >> beam.ParDo(CountEventsFn())
-    results = batches | "Reciprocity" >> ComputeReciprocity(config, streaming=True, state_shards=kafka.state_shards)
-    results[WINDOWS] | "WriteWindows" >> WriteToKafka(kafka.client, kafka.windows_topic, "AccountWindow")
-    results[ALERTS] | "WriteAlerts" >> WriteToKafka(kafka.client, kafka.alerts_topic, "EngagementAlert")
+    results = batches | "Reciprocity" >> ComputeReciprocity(
+        config, streaming=True, state_shards=kafka.state_shards, resume=resume
+    )
+    windows = results[WINDOWS] | "WriteWindows" >> WriteToKafka(kafka.client, kafka.windows_topic, "AccountWindow")
+    alerts = results[ALERTS] | "WriteAlerts" >> WriteToKafka(kafka.client, kafka.alerts_topic, "EngagementAlert")
+    if "offsets" in read:
+        (
+            (read["offsets"], windows, alerts)
+            | "ReadAndPublished" >> beam.Flatten()
+            | "CommitOffsets" >> CommitReadTail(kafka.client, kafka.group_id, config, resume)
+        )
     (
         [read["dead_letter"], results[LATE]]
         | "AllDeadLetters" >> beam.Flatten()
@@ -85,6 +99,25 @@ def remove_outputs(output: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+
+
+def resume_point(kafka: KafkaOptions) -> Resume | None:
+    """With tail commits, where an earlier run of the group stopped (said in one line), else None."""
+    from pipelines.io.kafka import read_resume_point
+
+    if kafka.commit_offsets != "tail":
+        return None
+    try:
+        resume = read_resume_point(kafka.client, kafka.events_topic, kafka.group_id, kafka.alerts_topic)
+    except Exception as error:  # kafka-python's errors, a timeout: one line, as every start-time check
+        raise ValueError(f"reading where group {kafka.group_id} stopped failed: {error}") from None
+    if resume is not None:
+        print(
+            f"resuming group {kafka.group_id}: windows ending before {iso_utc(resume.published_before_ms)} were "
+            f"published by an earlier run; {len(resume.firing)} account(s) firing then",
+            file=sys.stderr,
+        )
+    return resume
 
 
 def kafka_topics(kafka: KafkaOptions) -> list[str]:
@@ -111,8 +144,10 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         cli_options.check_output(job.output)
         if job.input:
             expand_inputs(job.input)  # fail now, with one line, rather than inside the runner
+        resume = None
         if job.kafka is not None:  # the same: an unreachable broker, a refused password, a missing topic
             check_kafka(job.kafka.client, kafka_topics(job.kafka))
+            resume = resume_point(job.kafka)
     except ValueError as error:
         cli_options.fail(str(error))
     submission = None
@@ -136,7 +171,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     remove_outputs(job.output)  # a failed run must not leave an earlier run's files looking like its own
     pipeline = beam.Pipeline(options=options)
     if job.kafka is not None:
-        build_streaming(pipeline, job.kafka, config)
+        build_streaming(pipeline, job.kafka, config, resume)
     elif job.input:
         build(pipeline, ReadEventFiles(job.input), config, job.output)
     else:

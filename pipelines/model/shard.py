@@ -9,19 +9,31 @@ memory between timer firings; what Beam must store durably is much smaller and m
 
 `ShardEngines.rebuild` turns those three back into engines that behave exactly as the ones they replace,
 so a worker that has never seen the shard (a restart, a rescale, another Flink slot) carries on unchanged.
+
+A job restarted over a re-read tail (pipelines/model/resume.py) gives the shard a `Resume`: the windows ending
+before its mark were published by the run that stopped, so they are evaluated silently (built from part of
+their data, they would differ), and when the shard first evaluates past the mark every engine's alert state is
+set to the one published (the silent windows stepped it from a partial past).
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
 from pipelines.model import contributions as c
 from pipelines.model.config import ReciprocityConfig
 from pipelines.model.engine import AccountEngine, Reach
+from pipelines.model.resume import Resume
 from pipelines.model.windows import pane_of
 
 Routed = tuple[str, c.Contribution]  # (account_id, contribution)
+
+
+def shard_of(account_id: str, shards: int) -> int:
+    """The shard holding an account: a stable hash (not Python's salted `hash`), so every worker agrees."""
+    return zlib.crc32(account_id.encode()) % shards
 
 
 class _Dormant:
@@ -48,8 +60,10 @@ class _Dormant:
 class ShardEngines:
     """The engines of one shard, the contributions their future windows need, and the horizon."""
 
-    def __init__(self, config: ReciprocityConfig) -> None:
+    def __init__(self, config: ReciprocityConfig, resume: Resume | None = None) -> None:
         self.config = config
+        # A restart's mark, until the shard has evaluated past it (see the module docstring).
+        self._resume = resume
         self.horizon: int | None = None  # panes below this index are sealed (None: nothing evaluated yet)
         self.engines: dict[str, AccountEngine] = {}
         # Accounts whose live data cannot publish a window or move an alert (most are fans): their
@@ -60,11 +74,16 @@ class ShardEngines:
 
     @classmethod
     def rebuild(
-        cls, config: ReciprocityConfig, log: Iterable[Routed], horizon: int | None, firing: Iterable[str]
+        cls,
+        config: ReciprocityConfig,
+        log: Iterable[Routed],
+        horizon: int | None,
+        firing: Iterable[str],
+        resume: Resume | None = None,
     ) -> ShardEngines:
         """Engines equal to the lost ones: replay what the log still needs, evaluate (silently) up to the
         horizon, and put the alert states back."""
-        shard = cls(config)
+        shard = cls(config, resume)
         shard.fold(log)  # horizon None: nothing is late yet
         firing = set(firing)
         for account in firing:
@@ -151,7 +170,25 @@ class ShardEngines:
                         kept.add(item, pane)
 
     def advance(self, until_ms: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int | None]:
-        """Evaluates every window ending at or before until_ms; returns (windows, alerts, next deadline)."""
+        """Evaluates every window ending at or before until_ms; returns (windows, alerts, next deadline).
+
+        After a restart, the windows ending before the mark are evaluated but not returned, and the alert states
+        are set to the published ones once the shard reaches the mark."""
+        resume = self._resume
+        if resume is None:
+            return self._advance(until_ms)
+        first_end = resume.first_window_end(self.config.period_ms)
+        if until_ms < first_end:
+            return [], [], self._advance(until_ms)[2]
+        self._advance(first_end - 1)
+        for account in resume.firing:
+            self._wake(account)  # a firing account always has an engine, as in the run that stopped
+        for account, engine in self.engines.items():
+            engine.set_firing(account in resume.firing)
+        self._resume = None
+        return self._advance(until_ms)
+
+    def _advance(self, until_ms: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int | None]:
         windows: list[dict[str, Any]] = []
         alerts: list[dict[str, Any]] = []
         next_due: int | None = None

@@ -17,7 +17,6 @@ import gc
 import json
 import random
 import uuid
-import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -39,7 +38,8 @@ from pipelines.model import contributions
 from pipelines.model.config import ReciprocityConfig
 from pipelines.model.engine import WindowRuns, evaluate_account
 from pipelines.model.events import SocialEvent, iso_utc
-from pipelines.model.shard import ShardEngines
+from pipelines.model.resume import Resume
+from pipelines.model.shard import ShardEngines, shard_of
 from pipelines.model.windows import pane_of
 
 WINDOWS, ALERTS, LATE = "windows", "alerts", "late"
@@ -171,7 +171,7 @@ class RouteToShardsFn(beam.DoFn):
         shards, config = self._shards, self._config
         for event in events:
             for pair in contributions.route(event, config):
-                shard = zlib.crc32(pair[0].encode()) % shards
+                shard = shard_of(pair[0], shards)
                 bucket = gathered.get(shard)
                 if bucket is None:
                     gathered[shard] = [pair]
@@ -198,6 +198,9 @@ class RollUpShardsFn(_EmitMixin, beam.DoFn):
     the firing accounts) and a token that changes at every firing: memory is used only when its token is
     the stored one, so a shard moved to another worker, or a failed bundle, costs a rebuild, never a wrong
     result. Reading and rewriting every engine at each firing instead is what made state the bottleneck.
+
+    With a `resume` (a restart over a re-read tail, pipelines/model/resume.py), each shard takes the mark and
+    its own firing accounts: windows the stopped run published are not published again.
     """
 
     PENDING = BagStateSpec("pending", FastPrimitivesCoder())
@@ -205,8 +208,17 @@ class RollUpShardsFn(_EmitMixin, beam.DoFn):
     META = ReadModifyWriteStateSpec("meta", FastPrimitivesCoder())  # (token, horizon, firing accounts)
     DEADLINE = TimerSpec("deadline", TimeDomain.WATERMARK)  # one timer per deadline, tagged with it
 
-    def __init__(self, config: ReciprocityConfig, compact_slack: int = 10_000, prearm: int = 24) -> None:
+    def __init__(
+        self,
+        config: ReciprocityConfig,
+        compact_slack: int = 10_000,
+        prearm: int = 24,
+        resume: Resume | None = None,
+        shards: int = 1,
+    ) -> None:
         self._config = config
+        self._resume = resume
+        self._shards = shards
         self._compact_slack = compact_slack  # expired log entries tolerated beyond the live ones
         self._prearm = max(1, min(prearm, config.panes_per_window + 1))
         self._id = uuid.uuid4().hex  # shared by every copy of this DoFn: the key of its resident shards
@@ -246,17 +258,23 @@ class RollUpShardsFn(_EmitMixin, beam.DoFn):
         first_pane = min(pane_of(contribution[0], period) for _, contribution in pairs)
         self._arm(deadline, key, (first_pane + 1) * period + self._config.allowed_lateness_ms)
 
+    def _resume_of(self, key: int) -> Resume | None:
+        resume = self._resume
+        if resume is None:
+            return None
+        return resume.only(account for account in resume.firing if shard_of(account, self._shards) == key)
+
     def _resident(self, key: int, meta: Any, log: Any) -> tuple[ShardEngines, int]:
         """The shard's engines and its log's length: from memory when current, else rebuilt from state."""
         if meta is None:
-            return ShardEngines(self._config), 0
+            return ShardEngines(self._config, self._resume_of(key)), 0
         token, horizon, firing = meta
         held = _RESIDENT.get((self._id, key))
         if held is not None and held[0] == token:
             return held[1], held[2]
         self._rebuilds.inc()
         logged = [pair for chunk in log.read() for pair in chunk]
-        return ShardEngines.rebuild(self._config, logged, horizon, firing), len(logged)
+        return ShardEngines.rebuild(self._config, logged, horizon, firing, self._resume_of(key)), len(logged)
 
     @on_timer(DEADLINE)
     def on_deadline(
@@ -316,7 +334,8 @@ class ComputeReciprocity(beam.PTransform):
 
     Streaming also accepts lists of events (the Kafka source's batches) and keeps its state in
     `state_shards` keys (see RouteToShardsFn): enough for a Flink job's parallelism, few enough that each
-    source batch meets each shard with several contributions.
+    source batch meets each shard with several contributions. `resume` is a restart's mark over a re-read
+    tail (pipelines/model/resume.py).
 
     Batch with `batch_windows=True` emits each account's windows as one `WindowRuns` (see
     EvaluateAccountFn); write them with `WriteJsonLines(path, encode=account_window_lines)`.
@@ -328,6 +347,7 @@ class ComputeReciprocity(beam.PTransform):
         streaming: bool = False,
         state_shards: int = 16,
         batch_windows: bool = False,
+        resume: Resume | None = None,
     ) -> None:
         super().__init__()
         if state_shards < 1:
@@ -338,13 +358,17 @@ class ComputeReciprocity(beam.PTransform):
         self._streaming = streaming
         self._shards = state_shards
         self._batch_windows = batch_windows
+        self._resume = resume
 
     def expand(self, events: beam.PCollection) -> dict[str, beam.PCollection]:
         if self._streaming:
             outputs = (
                 events
                 | "RouteToShards" >> beam.ParDo(RouteToShardsFn(self._config, self._shards))
-                | "RollUp" >> beam.ParDo(RollUpShardsFn(self._config)).with_outputs(WINDOWS, ALERTS, LATE)
+                | "RollUp"
+                >> beam.ParDo(RollUpShardsFn(self._config, resume=self._resume, shards=self._shards)).with_outputs(
+                    WINDOWS, ALERTS, LATE
+                )
             )
             late = outputs[LATE]
         else:

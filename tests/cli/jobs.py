@@ -9,10 +9,11 @@ import uuid
 from functools import cache
 from pathlib import Path
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from pipelines.io import wire
+from pipelines.model.resume import decode_mark
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,3 +86,25 @@ def read_back(broker: str, topic: str) -> list[dict]:
     records = [wire.decode(message.value)[1] for message in consumer]
     consumer.close()
     return records
+
+
+def tail_commits(broker: str, topic: str, group: str) -> dict[int, tuple[int | None, int | None]]:
+    """Per partition of `topic`: (the group's committed offset, the mark in its metadata), None where there is none."""
+    consumer = KafkaConsumer(bootstrap_servers=broker, group_id=group, enable_auto_commit=False)
+    try:
+        out: dict[int, tuple[int | None, int | None]] = {}
+        for partition in sorted(consumer.partitions_for_topic(topic) or set()):
+            committed = consumer.committed(TopicPartition(topic, partition), metadata=True)
+            out[partition] = (getattr(committed, "offset", None), decode_mark(getattr(committed, "metadata", None)))
+        return out
+    finally:
+        consumer.close()
+
+
+def end_offsets(broker: str, topic: str) -> dict[int, int]:
+    consumer = KafkaConsumer(bootstrap_servers=broker)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or set())]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()

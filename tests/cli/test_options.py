@@ -45,6 +45,11 @@ def test_beam_options_pass_through():
             "--state_shards: must be at least 1, got 0",
         ),
         (["--output", "o", "--min_inbound", "many"], "--min_inbound: must be a whole number, got 'many'"),
+        (
+            ["--output", "o", "--kafka_bootstrap", "k:9092", "--commit_offsets", "latest"],
+            "--commit_offsets: invalid choice: 'latest' (choose from 'tail', 'position')",
+        ),
+        (["--output", "o", "--commit_offsets", "position"], "--commit_offsets needs --kafka_bootstrap"),
         (["--output", "o", "--max_response_rate", "1.5"], "--max_response_rate: must be between 0 and 1, got 1.5"),
         (
             ["--output", "o", "--min_preach_probability", "2"],
@@ -97,6 +102,7 @@ def test_kafka_options():
     )
     assert job.kafka.until_end_offsets and not job.kafka.json_messages
     assert job.kafka.state_shards == 16
+    assert job.kafka.commit_offsets == "tail"  # exact after a restart on every runner; "position" is opt-in
 
 
 def test_beam_value_provider_options_are_known():

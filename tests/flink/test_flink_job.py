@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from pipelines.model.config import ReciprocityConfig
 from pipelines.model.events import SocialEvent
 from pipelines.model.reference import reference
 from pipelines.simulator import SimulationConfig, build_network, generate
-from tests.cli.jobs import fresh_topics, read_back, reciprocity_command
+from tests.cli.jobs import end_offsets, fresh_topics, read_back, reciprocity_command, tail_commits
 from tests.conftest import LocalFlink
 from tests.model.helpers import canonical
 from tests.observability.test_prometheus_live import DASHBOARD, api, dashboard_queries, running_prometheus
@@ -31,6 +32,8 @@ from tests.observability.test_prometheus_live import DASHBOARD, api, dashboard_q
 # About 3.8k events over 2 days, 8 preachers: every kind of window and a few alerts, in a minute on the cluster.
 MEDIUM = SimulationConfig(seed=11, gurus=8, fans=400, days=2, posts_per_day=4, engagers_per_post=15)
 CONFIG = ReciprocityConfig(min_inbound=5)
+# 20k events over 2 days: a job long enough to be cancelled after its first tail commit.
+LARGE = SimulationConfig.for_events(20_000, seed=3, days=2)
 
 
 def job_command(cluster: LocalFlink, broker: str, topics: dict[str, str], group: str, out: Path) -> list[str]:
@@ -103,6 +106,10 @@ def test_the_job_on_two_taskmanagers_equals_the_reference(flink_cluster: LocalFl
     assert [job.state for job in rest.jobs() if job.name == f"reciprocity-job-{suffix}"] == ["FINISHED"]
     rest.close()
     assert_equals_reference(broker, topics, events)
+    # The tail commits ran on the cluster too: drained, no window needs an event any more.
+    commits = tail_commits(broker, topics["events"], f"job-{suffix}")
+    assert {p: offset for p, (offset, _) in commits.items()} == end_offsets(broker, topics["events"])
+    assert all(mark is not None for _, mark in commits.values())
 
 
 def test_batch_replay_on_the_cluster_equals_the_direct_runner(flink_cluster: LocalFlink, tmp_path: Path):
@@ -127,3 +134,54 @@ def test_batch_replay_on_the_cluster_equals_the_direct_runner(flink_cluster: Loc
         direct_rows = sorted((tmp_path / "direct" / name).read_text().splitlines())
         assert flink_rows == direct_rows, name
     assert (tmp_path / "flink" / "account_windows.jsonl").stat().st_size > 0
+
+
+def test_a_fresh_start_with_new_state_and_the_same_group_equals_the_reference(
+    flink_cluster: LocalFlink, broker: str, tmp_path: Path
+):
+    """The job cancelled mid-stream without a savepoint (its state gone), then submitted anew with the same group:
+    it resumes from the tail the first one committed, and every window and alert equals the reference's, every
+    copy of a window included (the restart publishes no window built from part of its data)."""
+    suffix, topics = fresh_topics(broker)
+    events = list(generate(build_network(LARGE)))
+    produce(events, broker, topics["events"], progress=False)
+    group, env = f"fresh-{suffix}", {**os.environ, "FLINK_HOME": str(flink_cluster.home)}
+    # Commits are made once a checkpoint completes: every 2 s here, so that some come before the job's end.
+    options = ["--until_end_offsets", "--window", "6h", "--checkpointing_interval", "2000"]
+    command = [*job_command(flink_cluster, broker, topics, group, tmp_path / "a"), *options]
+    first = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
+    )
+    rest = FlinkRest(flink_cluster.rest)
+    try:
+        job_id = rest.wait_for_job(f"reciprocity-{group}")
+        deadline = time.monotonic() + 300
+        while rest.state(job_id) in ("CREATED", "INITIALIZING", "RUNNING") and time.monotonic() < deadline:
+            if any(mark is not None for _, mark in tail_commits(broker, topics["events"], group).values()):
+                break
+            time.sleep(0.2)
+        assert rest.state(job_id) == "RUNNING", "the job ended (or never committed a tail) before the cancel"
+        rest.cancel(job_id)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    before = len(read_back(broker, topics["windows"]))
+    again = subprocess.run(
+        [*command, "--output", str(tmp_path / "b"), "--job_name", f"reciprocity-{group}-again"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    rest.close()
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resuming group {group}" in again.stderr
+    config = ReciprocityConfig(min_inbound=CONFIG.min_inbound, window_ms=6 * 3_600_000)
+    expected_windows, expected_alerts = reference(events, config)
+    expected = {(w["account_id"], w["window_end"]): w for w in expected_windows}
+    published = read_back(broker, topics["windows"])
+    print(f"\nfresh start on Flink: {before} windows before the cancel, {len(published) - before} after")
+    assert {(w["account_id"], w["window_end"]) for w in published} == expected.keys()
+    assert [w for w in published if w != expected[(w["account_id"], w["window_end"])]] == []
+    assert {a["alert_id"] for a in read_back(broker, topics["alerts"])} == {a["alert_id"] for a in expected_alerts}

@@ -36,6 +36,8 @@ from pipelines.io.kafka import (
     WriteToKafka,
     next_watermark_ms,
 )
+from pipelines.io.kafka.commit import OffsetCommitter
+from pipelines.io.kafka.security import KafkaSettings
 from pipelines.io.kafka.source import _CheckpointOnlyOffsetTracker
 from pipelines.model.config import ReciprocityConfig
 from pipelines.model.events import SocialEvent
@@ -118,8 +120,17 @@ class FakeReadFn(ReadPartitionFn):
         self.consumer.tp = tp
         return self.consumer
 
-    def _new_committer(self) -> FakeConsumer:
-        return self.committer
+    def _new_committer(self) -> OffsetCommitter:
+        return FakeCommitter(self.committer)
+
+
+class FakeCommitter(OffsetCommitter):
+    def __init__(self, consumer: FakeConsumer) -> None:
+        super().__init__(KafkaSettings("fake:9092"), "group")
+        self.fake = consumer
+
+    def _new_consumer(self) -> FakeConsumer:
+        return self.fake
 
 
 def _event(i: int, t: int) -> SocialEvent:
@@ -189,6 +200,31 @@ def test_reads_to_the_end_offset_then_finishes(read_fn):
     assert fn.committer.commits == []
     result.finalizer.finalize()
     assert fn.committer.commits == [{0: 6}]
+
+
+def test_with_tail_commits_the_source_reports_each_polls_span_and_commits_nothing(read_fn):
+    """`commit_offsets="tail"`: each poll's span [first, next) with its newest event_time goes to the "offsets"
+    output, stamped with its oldest event (never later than what it carries); the offsets without records at the
+    end of the range come as a span with no event; nothing is committed by the source."""
+    times = [HOUR + 10, HOUR + 5, HOUR + 30, HOUR, HOUR + 7]
+    fn = read_fn(_records(times, malformed_at=frozenset({4})), end=7, commit_offsets="tail")
+    fn._max_records = 10
+    fn.consumer.poll = _in_polls_of(fn.consumer.poll, 2)
+    result = call(fn, OffsetRange(0, 7))
+    assert result.residual is None
+    spans = [(o.value.value, o.value.timestamp) for o in result.outputs if getattr(o, "tag", None) == "offsets"]
+    assert spans == [
+        (("t", (0, 0, 0, 2, HOUR + 10)), Timestamp(micros=(HOUR + 5) * 1000)),
+        (("t", (0, 0, 2, 4, HOUR + 30)), Timestamp(micros=HOUR * 1000)),
+        (("t", (0, 0, 4, 5, None)), MIN_TIMESTAMP),  # only a dead letter: no event time, the watermark's stamp
+        (("t", (0, 0, 5, 7, None)), MIN_TIMESTAMP),  # no records there (control records, compaction)
+    ]
+    result.finalizer.finalize()
+    assert fn.committer.commits == []
+
+
+def _in_polls_of(poll: Any, size: int) -> Any:
+    return lambda timeout_ms, max_records: poll(timeout_ms, min(size, max_records))
 
 
 def test_a_stop_offset_beyond_the_last_record_still_finishes(read_fn):

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from pipelines.model import contributions
 from pipelines.model.shard import ShardEngines
-from tests.model.helpers import canonical, engine_batch
+from tests.model.helpers import canonical, engine_batch, feed_in_slices
 from tests.model.test_engine import configs
 from tests.strategies import HOUR, social_events
 
@@ -26,26 +26,13 @@ def test_a_shard_fed_in_slices_and_rebuilt_from_its_log_equals_batch(events, con
         (pair for event in events for pair in contributions.route(event, config)), key=lambda pair: pair[1][0]
     )
     rng = random.Random(seed)
-    shard = ShardEngines(config)
-    log: list = []
-    windows, alerts = [], []
-    cut = 0
-    while cut < len(routed):
-        until = (routed[cut][1][0] // HOUR + step) * HOUR
-        piece = [pair for pair in routed[cut:] if pair[1][0] < until]
-        cut += len(piece)
-        rng.shuffle(piece)
-        assert shard.fold(piece) == []
-        w, a, _ = shard.advance(until)
-        windows += w
-        alerts += a
-        log = shard.live()
+
+    def maybe_rebuilt(shard: ShardEngines) -> ShardEngines:
         if rng.random() < rebuild_odds:
-            shard = ShardEngines.rebuild(config, log, shard.horizon, shard.firing())
-    w, a, due = shard.advance(2**62)
-    assert due is None
-    windows += w
-    alerts += a
+            return ShardEngines.rebuild(config, shard.live(), shard.horizon, shard.firing())
+        return shard
+
+    windows, alerts = feed_in_slices(ShardEngines(config), routed, step, rng, maybe_rebuilt)
     assert canonical(windows) == canonical(batch_windows)
     assert canonical(alerts) == canonical(batch_alerts)
 

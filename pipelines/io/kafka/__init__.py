@@ -1,6 +1,7 @@
 """Kafka IO in pure Python (kafka-python), split by responsibility:
 
-source.py    ReadSocialEventsFromKafka: a splittable DoFn per partition, watermarks, offset commits
+source.py    ReadSocialEventsFromKafka: a splittable DoFn per partition, watermarks, what it read
+commit.py    offset commits: the read position, or the tail unpublished windows need, and the resume point
 sinks.py     WriteToKafka / WriteDeadLettersToKafka: Avro single-object messages, at least once
 admin.py     check_kafka (start-time checks) and the partition discovery that opens the source
 security.py  KafkaSettings: the address and security settings every client of the product is built from
@@ -18,6 +19,8 @@ from typing import Any
 # Imported on first use (PEP 562): security.py and common.py are used by clients that must not pay for
 # importing Beam (the exporter, the producer, the ingesters), and importing a submodule runs this file first.
 _EXPORTS = {
+    "CommitReadTail": "commit",
+    "read_resume_point": "commit",
     "UNBOUNDED": "admin",
     "DiscoverPartitionsFn": "admin",
     "KafkaCheckError": "admin",

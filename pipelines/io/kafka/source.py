@@ -27,9 +27,12 @@ How the source works, and why:
   watermark otherwise waits for every partition, apache/beam#31085). It assumes that live events carry a
   current event_time; to replay history, use `until_end_offsets`, where a finished partition simply stops
   holding the watermark.
-* Offsets are committed to the consumer group only from the bundle finalizer, i.e. after the runner has
-  made the bundle's output durable; a restart resumes from the committed offsets (at-least-once). A call
-  that reads nothing commits the start of its restriction, so a commit lost to an outage is made good.
+* Offsets, `commit_offsets="position"`: committed to the consumer group from the bundle finalizer, i.e. after
+  the runner has made the bundle's output durable; a restart resumes from the committed offsets. A call that
+  reads nothing commits the start of its restriction, so a commit lost to an outage is made good. On a runner
+  whose state is not durable (Prism) that loses the windows open at a kill: hence `"tail"`, where the source
+  commits nothing and emits, per poll, the span it read and its newest event_time on the "offsets" output,
+  for `CommitReadTail` (pipelines/io/kafka/commit.py) to commit once the windows that need it are published.
 * A broker that goes away is waited for: kafka-python errors are caught, logged and retried with capped
   backoff inside the call, and the partition resumes where it stopped. Bad messages never fail the
   pipeline: they become dead letters.
@@ -56,6 +59,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
 from pipelines.io import wire
 from pipelines.io.files import DEAD_LETTER, NAMESPACE, dead_letter
 from pipelines.io.kafka.admin import UNBOUNDED, DiscoverPartitionsFn, PartitionSpec
+from pipelines.io.kafka.commit import COMMIT_MODES, POSITION, TAIL, OffsetCommitter
 from pipelines.io.kafka.common import backoff_s, close_quietly, fatal, is_fatal, kafka_errors
 from pipelines.io.kafka.security import KafkaSettings
 from pipelines.model.events import ContractError, SocialEvent
@@ -63,6 +67,7 @@ from pipelines.model.events import ContractError, SocialEvent
 _LOGGER = logging.getLogger(__name__)
 
 PRISM_NO_SDF_SPLIT = "prism_disable_sdf_split"
+OFFSETS = "offsets"
 
 
 def _stamped(value: Any, event_time_ms: int) -> TimestampedValue:
@@ -177,9 +182,11 @@ class ReadPartitionFn(beam.DoFn):
         max_call_ms: int = 300,
         max_out_of_orderness_ms: int = 5000,
         consumer_config: dict[str, Any] | None = None,
+        commit_offsets: str = POSITION,
     ) -> None:
         self._kafka = KafkaSettings.of(kafka)
         self._group_id = group_id
+        self._tail = commit_offsets == TAIL
         self._json_ok = json_ok
         self._batch = batch_events
         self._poll_timeout_ms = poll_timeout_ms
@@ -192,17 +199,16 @@ class ReadPartitionFn(beam.DoFn):
         self._consumers: dict[Any, Any] = {}
         self._positions: dict[Any, int | None] = {}  # where each consumer will read next, None = unknown
         self._failures: dict[Any, int] = {}
-        self._committer: Any = None
-        self._committed: dict[Any, int] = {}
+        self._committer = self._new_committer()
         self._events = beam.metrics.Metrics.counter(NAMESPACE, "kafka_events_read")
         self._dead = beam.metrics.Metrics.counter(NAMESPACE, "dead_letters")
         self._broker_errors = beam.metrics.Metrics.counter(NAMESPACE, "kafka_broker_errors")
-        self._commit_failures = beam.metrics.Metrics.counter(NAMESPACE, "kafka_commit_failures")
-        self._commits = beam.metrics.Metrics.counter(NAMESPACE, "kafka_commits")
 
     def teardown(self) -> None:
-        for consumer in [*getattr(self, "_consumers", {}).values(), getattr(self, "_committer", None)]:
+        for consumer in getattr(self, "_consumers", {}).values():
             close_quietly(consumer)
+        if hasattr(self, "_committer"):
+            self._committer.close()
 
     # -- Kafka plumbing (every call that can meet a broker outage lives here, outside any `yield`) --
 
@@ -225,17 +231,8 @@ class ReadPartitionFn(beam.DoFn):
         consumer.assign([tp])
         return consumer
 
-    def _new_committer(self) -> Any:
-        from kafka import KafkaConsumer
-
-        config = {
-            "client_id": f"reciprocity-commit-{self._group_id}",
-            "bootstrap_timeout_ms": 5_000,  # a finalizer must not block for long either
-            **self._config,
-            "group_id": self._group_id,
-            "enable_auto_commit": False,
-        }
-        return KafkaConsumer(**self._kafka.client_config(), **config)
+    def _new_committer(self) -> OffsetCommitter:
+        return OffsetCommitter(self._kafka, self._group_id, self._config)
 
     def _consumer_at(self, tp: Any, offset: int) -> Any:
         consumer = self._consumers.get(tp)
@@ -258,26 +255,6 @@ class ReadPartitionFn(beam.DoFn):
         cached value would make every partition look idle and push the watermark to now."""
         end = consumer.end_offsets([tp], timeout_ms=5000)[tp]
         return consumer.position(tp, timeout_ms=5000) >= end
-
-    def _commit(self, tp: Any, offset: int) -> None:
-        """Bundle-finalizer callback: the bundle's output is durable, so its offsets may be committed.
-        Never raises (a finalizer error is only logged by the SDK, and Prism fails the job on one); the next
-        commit of the partition covers a failed one."""
-        if offset <= self._committed.get(tp, -1):
-            return
-        try:
-            from kafka.structs import OffsetAndMetadata
-
-            if self._committer is None:
-                self._committer = self._new_committer()
-            self._committer.commit({tp: OffsetAndMetadata(offset, "", -1)}, timeout_ms=5_000)
-            self._committed[tp] = offset
-            self._commits.inc()
-        except Exception as error:
-            self._commit_failures.inc()
-            _LOGGER.warning("kafka: committing %s/%d offset %d failed: %s", tp.topic, tp.partition, offset, error)
-            committer, self._committer = self._committer, None
-            close_quietly(committer)
 
     def _to_output(self, record: Any) -> SocialEvent | beam.pvalue.TaggedOutput:
         """One Kafka record -> a SocialEvent or a tagged dead letter. Never raises on data."""
@@ -321,6 +298,7 @@ class ReadPartitionFn(beam.DoFn):
         tp = TopicPartition(element[0], element[1])
         deadline = time.monotonic() + self._max_call_s
         next_offset = start  # the first offset not yet handled
+        span_start = start  # the first offset not yet reported on the "offsets" output (`tail`)
         max_event_ms: int | None = None
         min_event_ms: int | None = None
         caught_up = False
@@ -334,7 +312,7 @@ class ReadPartitionFn(beam.DoFn):
                     position = consumer.position(tp, timeout_ms=5000)
                     if stop < UNBOUNDED and position >= stop:  # the rest of the range is gaps/control records
                         tracker.try_claim(stop)
-                        self._register_commit(finalizer, tp, stop)
+                        yield from self._progress(finalizer, tp, element, span_start, stop, watermark)
                         self._positions[tp] = None
                         return
                     caught_up = stop >= UNBOUNDED and self._caught_up(consumer, tp)
@@ -361,6 +339,8 @@ class ReadPartitionFn(beam.DoFn):
                 break
             batch: list[SocialEvent] = []
             finished = False
+            poll_newest: int | None = None
+            poll_oldest: int | None = None
             for record in records:
                 if not tracker.try_claim(record.offset):  # at or past the stop offset: the range is done
                     finished = True
@@ -369,10 +349,10 @@ class ReadPartitionFn(beam.DoFn):
                 emitted += 1
                 output = self._to_output(record)
                 if isinstance(output, SocialEvent):
-                    if max_event_ms is None or output.event_time > max_event_ms:
-                        max_event_ms = output.event_time
-                    if min_event_ms is None or output.event_time < min_event_ms:
-                        min_event_ms = output.event_time
+                    if poll_newest is None or output.event_time > poll_newest:
+                        poll_newest = output.event_time
+                    if poll_oldest is None or output.event_time < poll_oldest:
+                        poll_oldest = output.event_time
                     if self._batch:
                         batch.append(output)
                     else:
@@ -382,8 +362,15 @@ class ReadPartitionFn(beam.DoFn):
             if batch:
                 # Stamped with its earliest event: an element is never later than anything it carries.
                 yield _stamped(batch, min(event.event_time for event in batch))
+            if poll_newest is not None:
+                max_event_ms = poll_newest if max_event_ms is None else max(max_event_ms, poll_newest)
+            if poll_oldest is not None:
+                min_event_ms = poll_oldest if min_event_ms is None else min(min_event_ms, poll_oldest)
+            if self._tail and next_offset > span_start:  # a span per poll: the tail is found to a poll's span
+                yield self._span(element, span_start, next_offset, poll_newest, poll_oldest, watermark)
+                span_start = next_offset
             if finished:
-                self._register_commit(finalizer, tp, stop)
+                yield from self._progress(finalizer, tp, element, span_start, stop, watermark)
                 self._positions[tp] = None  # the consumer read past `stop`
                 return
             self._positions[tp] = next_offset
@@ -396,9 +383,9 @@ class ReadPartitionFn(beam.DoFn):
         new_ms = next_watermark_ms(current_ms, max_event_ms, caught_up, now_ms, self._max_delay_ms, min_event_ms)
         if new_ms is not None and new_ms != current_ms:
             watermark.set_watermark(Timestamp(micros=new_ms * 1000))
-        # With nothing read this commits `start`, which is safe (the runner persisted the bundles before it to
-        # hand us this restriction) and heals a commit that failed earlier, e.g. during a broker outage.
-        self._register_commit(finalizer, tp, next_offset)
+        # `position`: with nothing read this commits `start`, which is safe (the runner persisted the bundles before
+        # it to hand us this restriction) and heals a commit that failed earlier, e.g. during a broker outage.
+        yield from self._progress(finalizer, tp, element, span_start, next_offset, watermark)
         _LOGGER.debug(
             "kafka: %s/%d read [%d, %d), watermark %s%s; checkpoint",
             tp.topic,
@@ -410,8 +397,24 @@ class ReadPartitionFn(beam.DoFn):
         )
         tracker.defer_remainder()
 
-    def _register_commit(self, finalizer: Any, tp: Any, offset: int) -> None:
-        finalizer.register(lambda: self._commit(tp, offset))
+    def _progress(
+        self, finalizer: Any, tp: Any, element: PartitionSpec, first: int, end: int, wm: Any
+    ) -> Iterator[Any]:
+        """A call's end, having read up to `end`: `position` commits it from the bundle finalizer (never raises: a
+        finalizer error is only logged by the SDK, and Prism fails the job on one); `tail` reports the rest of
+        the span (offsets that held no record: gaps, control records)."""
+        if not self._tail:
+            finalizer.register(lambda: self._committer.commit({tp: end}))
+        elif end > first:
+            yield self._span(element, first, end, None, None, wm)
+
+    @staticmethod
+    def _span(element: PartitionSpec, first: int, end: int, newest: int | None, oldest: int | None, wm: Any) -> Any:
+        """[first, end) and its newest event_time for `CommitReadTail`, stamped no later than its events (with
+        none, at the partition's watermark)."""
+        stamp = Timestamp(micros=oldest * 1000) if oldest is not None else wm.current_watermark()
+        value = (element[0], (element[1], element[2], first, end, newest))
+        return beam.pvalue.TaggedOutput(OFFSETS, TimestampedValue(value, MIN_TIMESTAMP if stamp is None else stamp))
 
 
 def _disable_prism_sdf_splits(pipeline: beam.Pipeline) -> None:
@@ -428,8 +431,9 @@ class ReadSocialEventsFromKafka(beam.PTransform):
     Messages are Avro single-object encoded SocialEvents (pipelines/io/wire.py); with `json_ok`, JSON
     objects too. Events are timestamped with their event_time. With `batch_events`, "events" holds lists
     instead: the valid events of one poll (up to 500 of a partition), stamped with the earliest event_time
-    among them; a runner's per-element cost is then paid per poll (ComputeReciprocity takes either). See
-    the module docstring for the watermark, offsets and failure handling.
+    among them; a runner's per-element cost is then paid per poll (ComputeReciprocity takes either). With
+    `commit_offsets="tail"` the output also holds "offsets", the spans read, for `CommitReadTail`. See the
+    module docstring for the watermark, offsets and failure handling.
     """
 
     def __init__(
@@ -445,10 +449,14 @@ class ReadSocialEventsFromKafka(beam.PTransform):
         max_call_ms: int = 300,
         max_out_of_orderness_ms: int = 5000,
         consumer_config: dict[str, Any] | None = None,
+        commit_offsets: str = POSITION,
     ) -> None:
         super().__init__()
         if max_out_of_orderness_ms < 0:
             raise ValueError("max_out_of_orderness_ms must not be negative")
+        if commit_offsets not in COMMIT_MODES:
+            raise ValueError(f"commit_offsets must be one of {', '.join(COMMIT_MODES)}, got {commit_offsets!r}")
+        self._tail = commit_offsets == TAIL
         self._kafka = KafkaSettings.of(kafka)
         self._topic = topic
         self._group_id = group_id
@@ -463,6 +471,7 @@ class ReadSocialEventsFromKafka(beam.PTransform):
             max_call_ms=max_call_ms,
             max_out_of_orderness_ms=max_out_of_orderness_ms,
             consumer_config=consumer_config,
+            commit_offsets=commit_offsets,
         )
         self._consumer_config = consumer_config
 
@@ -475,6 +484,9 @@ class ReadSocialEventsFromKafka(beam.PTransform):
             >> beam.ParDo(
                 DiscoverPartitionsFn(self._kafka, self._topic, self._group_id, self._until_end, self._consumer_config)
             )
-            | "Read" >> beam.ParDo(self._read).with_outputs(DEAD_LETTER, main="events")
+            | "Read" >> beam.ParDo(self._read).with_outputs(DEAD_LETTER, OFFSETS, main="events")
         )
-        return {"events": outputs.events, "dead_letter": outputs[DEAD_LETTER]}
+        read = {"events": outputs.events, "dead_letter": outputs[DEAD_LETTER]}
+        if self._tail:
+            read[OFFSETS] = outputs[OFFSETS]
+        return read
