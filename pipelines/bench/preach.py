@@ -16,7 +16,7 @@ import time
 
 from pipelines.model.preach_classifier import model
 from pipelines.model.preach_corpus import load
-from pipelines.model.preach_features import extract, token_readings
+from pipelines.model.preach_features import token_readings
 
 
 def cost_per_text(texts: list[str], rounds: int) -> tuple[float, float]:
@@ -25,13 +25,13 @@ def cost_per_text(texts: list[str], rounds: int) -> tuple[float, float]:
     token_readings.cache_clear()
     started = time.process_time()
     for text in texts:
-        scorer.score(extract(text))
+        scorer.score(scorer.features(text))
     cold = (time.process_time() - started) / len(texts) * 1e6
     fastest = float("inf")
     for _ in range(rounds):
         started = time.process_time()
         for text in texts:
-            scorer.score(extract(text))
+            scorer.score(scorer.features(text))
         fastest = min(fastest, (time.process_time() - started) / len(texts) * 1e6)
     return cold, fastest
 

@@ -351,8 +351,37 @@ _PACKED = itemgetter(0)
 _CONCEPT_FEATURE = {name: f"concept:{name}" for name in CONCEPTS}
 
 
+TERM_PREFIX = "term:"
+
+
+def is_term(name: str) -> bool:
+    return name.startswith(TERM_PREFIX)
+
+
+@lru_cache(maxsize=1 << 17)
+def _term(token: str, index: int) -> str:
+    """A folded token's lexical feature: 'term:' + its Snowball stem in the text's language (the token itself when
+    no language is told), so inflections and the six languages' spellings of one word share a weight."""
+    return TERM_PREFIX + (token if index == ANYWHERE else _stemmer(LANGUAGES[index]).stemWord(token))
+
+
 def extract(text: str, lang: str | None = None) -> dict[str, float]:
     """The features present in `text` (absent ones are 0): concepts as 'concept:<name>', then the shapes."""
+    return _extract(text, lang)[0]
+
+
+def extract_with_terms(text: str, lang: str | None = None) -> dict[str, float]:
+    """`extract` plus the lexical features: 'term:<stem>' for each stem and 'term:<stem>_<stem>' for each pair of
+    neighbouring stems, learnt from the corpus instead of listed by hand (a few cached lookups per token)."""
+    features, tokens, index = _extract(text, lang)
+    stems = [_term(token, index) for token in tokens]
+    features.update(dict.fromkeys(stems, 1.0))
+    features.update(dict.fromkeys([a + "_" + b[len(TERM_PREFIX) :] for a, b in zip(stems, stems[1:])], 1.0))
+    return features
+
+
+def _extract(text: str, lang: str | None) -> tuple[dict[str, float], list[str], int]:
+    """The features, the folded tokens and the index of the reading used (a language, or ANYWHERE)."""
     lowered = text.lower()
     folded = lowered if lowered.isascii() else normalize(lowered)
     tokens = _TOKEN.findall(folded)
@@ -452,7 +481,7 @@ def extract(text: str, lang: str | None = None) -> dict[str, float]:
         features["challenge_action"] = 1.0
     if actions and len(tokens) > len(words) and _repeats_a_clause(folded):  # cheap tests first
         features["repeated_clause"] = 1.0
-    return features
+    return features, tokens, index
 
 
 def _repeats_an_action(found_per_token: list[frozenset[str]]) -> bool:
