@@ -16,7 +16,6 @@ Run: `make train-preach` (or `python -m pipelines.cli.train_preach --help`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -282,7 +281,10 @@ def fit_and_report(tuning: list[Example], test: list[Example]) -> tuple[str, str
     }
     held, held_probabilities, thresholds = leave_one_author_out(tuning, CHOSEN)
     by_author = _evaluate_each(held, held_probabilities, thresholds)
-    summary["leave_one_author_out"] = {"precision": _round(by_author.overall.precision), "recall": _round(by_author.overall.recall)}
+    summary["leave_one_author_out"] = {
+        "precision": _round(by_author.overall.precision),
+        "recall": _round(by_author.overall.recall),
+    }
     lines = [
         f"model: {CHOSEN.describe()}; {len(model.weights)} weights",
         f"threshold {model.threshold:.3f} (chosen out-of-fold on {'+'.join(parts)})",

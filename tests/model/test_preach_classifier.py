@@ -168,7 +168,7 @@ def test_leave_one_author_out_scores_each_part_with_a_model_that_never_saw_it():
     assert [e.split for e in held] == [part for part in AUTHOR_PARTS for _ in range(60)]
     # flipping one part's labels changes the other parts' models, never the one that scores it
     flipped = [replace(e, label=1 - e.label) if e.split == "dev4" else e for e in small]
-    held2, probabilities2, thresholds2 = leave_one_author_out(flipped, CHOSEN)
+    _, probabilities2, thresholds2 = leave_one_author_out(flipped, CHOSEN)
     dev4 = [i for i, e in enumerate(held) if e.split == "dev4"]
     others = [i for i, e in enumerate(held) if e.split != "dev4"]
     assert [probabilities[i] for i in dev4] == [probabilities2[i] for i in dev4]
