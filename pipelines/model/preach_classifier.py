@@ -15,13 +15,27 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.model.lexicon import LEXICON_DIR
-from pipelines.model.preach_features import FEATURES, TRAPS, extract, extract_with_terms, is_term
+from pipelines.model.preach_features import (
+    FEATURES,
+    TERM_PREFIX,
+    TRAPS,
+    extract,
+    extract_with_terms,
+    function_word_terms,
+    is_term,
+)
 
 MODEL_PATH = LEXICON_DIR / "preach_model.json"
 EXPLAINED_FEATURES = 5
 # A trap concept never comes without `trap_context`, whose weight is strongly negative: the pair pulls away from
 # preaching even when the concept's own weight came out positive, so it is never given as a reason.
 NEVER_REASONS = frozenset(f"concept:{name}" for name in TRAPS)
+MIN_TERM_REASON = 3  # a stem of one or two letters ("la", "a") is a function word somewhere: never named
+
+
+@cache
+def _quiet_reasons() -> frozenset[str]:
+    return NEVER_REASONS | function_word_terms()
 
 
 @dataclass(frozen=True)
@@ -52,9 +66,13 @@ class PreachModel:
         return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
 
     def reasons(self, features: dict[str, float], limit: int = EXPLAINED_FEATURES) -> list[str]:
-        """The features that pushed the text toward preaching, strongest first."""
+        """The features that pushed the text toward preaching, strongest first: concepts, shapes and stems (never a
+        trap concept nor a function word's stem)."""
+        quiet = _quiet_reasons()
         pushes = [
-            (self.weights.get(name, 0.0) * value, name) for name, value in features.items() if name not in NEVER_REASONS
+            (self.weights.get(name, 0.0) * value, name)
+            for name, value in features.items()
+            if name not in quiet and not (is_term(name) and len(name) < len(TERM_PREFIX) + MIN_TERM_REASON)
         ]
         return [name for push, name in sorted(pushes, key=lambda p: (-p[0], p[1])) if push > 0][:limit]
 

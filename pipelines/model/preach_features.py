@@ -361,6 +361,18 @@ def is_term(name: str) -> bool:
     return name.startswith(TERM_PREFIX)
 
 
+@cache
+def function_word_terms() -> frozenset[str]:
+    """The terms of each language's common words ("la", "ist", "is"): they weigh in the score like any stem, but
+    say nothing to a reader, so evidence never names them."""
+    return frozenset(
+        TERM_PREFIX + stem
+        for lang, words in _COMMON_WORDS.items()
+        for word in words
+        for stem in (word, _stemmer(lang).stemWord(word))
+    )
+
+
 def extract(text: str, lang: str | None = None) -> dict[str, float]:
     """The features present in `text` (absent ones are 0): concepts as 'concept:<name>', then the shapes."""
     return _extract(text, lang)[0]

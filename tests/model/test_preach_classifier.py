@@ -183,5 +183,8 @@ def test_shipped_model_weighs_stem_terms_and_can_name_them():
     text = "Reply to every comment. Replying is the whole job."
     assert model().features(text)["term:repli"] == 1.0
     assert all(r.startswith("term:") or r in model().weights for r in preaching_reasons(text))
+    # function words weigh in the score but are never named as evidence
+    reasons = preaching_reasons("Parlate con la gente. Parlate con la gente.")
+    assert "term:gent" in reasons and not {"term:con", "term:la"} & set(reasons)
     with pytest.raises(ValueError, match="unknown features"):
         PreachModel(0.0, {"concept:nonsense": 1.0}, 0.5)
