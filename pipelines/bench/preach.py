@@ -2,10 +2,11 @@
 
     python -m pipelines.bench.preach [--rounds 20]
 
-Scores every corpus text (1,500 posts, replies and bios, six languages, every split) through features and
-weights, bypassing the per-text cache that routing has (repeated texts cost a dictionary lookup there), with the
-per-token stem cache warm as it is in a running job. Reports the fastest round's average (noise only ever adds
-time) and the first, cold round (every token stemmed in six languages), as a JSON line.
+Scores every corpus text (1,800 posts, replies and bios, six languages, every split) through the shipped model's
+features (concepts, shapes and stem terms) and weights, bypassing the per-text cache that routing has (repeated
+texts cost a dictionary lookup there), with the per-token stem cache warm as it is in a running job. Reports the
+fastest round's average (noise only ever adds time) and the first, cold round (every token stemmed in six
+languages), as a JSON line.
 """
 
 from __future__ import annotations
