@@ -1,9 +1,11 @@
 """Rebuilds the preaching classifier's weights from the corpus and prints its evaluation.
 
 Run: `make train-preach` (= `python -m pipelines.cli.train_preach`). Fits on the corpus' tuning parts (`train`,
-`dev`, `dev2`, `dev3`), writes pipelines/lexicons/preach_model.json (or --output), and prints their out-of-fold figures
-(seen while tuning: optimistic), per language and per style, then the blind `test` part's figures when its files
-(`<lang>-test3.jsonl`) are there. `--check` writes nothing and fails when the shipped weights differ from a fresh
+`dev`, `dev2`, `dev3`, `dev4`), writes pipelines/lexicons/preach_model.json (or --output), and prints
+leave-one-author-out (each former blind part scored by a model fit without it: the selection criterion), the
+parts' out-of-fold figures (seen while tuning: optimistic), per language and per style, then the blind `test`
+part's figures when its files (`<lang>-test4.jsonl`) are there. `--select` prints the leave-one-author-out grid
+the configuration was chosen by. `--check` writes nothing and fails when the shipped weights differ from a fresh
 fit (the JSON is reproducible).
 """
 
@@ -15,13 +17,16 @@ from pathlib import Path
 from pipelines.cli.options import OptionError, OptionParser
 from pipelines.model.preach_classifier import MODEL_PATH, load_model
 from pipelines.model.preach_corpus import TUNING_SPLITS, load, split
-from pipelines.model.preach_training import fit_and_report
+from pipelines.model.preach_training import fit_and_report, select
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = OptionParser(prog="python -m pipelines.cli.train_preach", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=MODEL_PATH, help="where to write the weights (JSON)")
     parser.add_argument("--check", action="store_true", help="compare with the file at --output, write nothing")
+    parser.add_argument(
+        "--select", action="store_true", help="print the leave-one-author-out grid the configuration was chosen by"
+    )
     try:
         args = parser.parse_args(argv)
     except OptionError as error:
@@ -29,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     corpus = load()
     tuning = [example for example in corpus if example.split in TUNING_SPLITS]
+    if args.select:
+        print(select(tuning))
+        return 0
     text, report = fit_and_report(tuning, split(corpus, "test"))
     print(report)
     if args.check:

@@ -9,19 +9,33 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 from pipelines.model.lexicon import LEXICON_DIR
-from pipelines.model.preach_features import FEATURES, TRAPS, extract
+from pipelines.model.preach_features import (
+    FEATURES,
+    TERM_PREFIX,
+    TRAPS,
+    extract,
+    extract_with_terms,
+    function_word_terms,
+    is_term,
+)
 
 MODEL_PATH = LEXICON_DIR / "preach_model.json"
 EXPLAINED_FEATURES = 5
 # A trap concept never comes without `trap_context`, whose weight is strongly negative: the pair pulls away from
 # preaching even when the concept's own weight came out positive, so it is never given as a reason.
 NEVER_REASONS = frozenset(f"concept:{name}" for name in TRAPS)
+MIN_TERM_REASON = 3  # a stem of one or two letters ("la", "a") is a function word somewhere: never named
+
+
+@cache
+def _quiet_reasons() -> frozenset[str]:
+    return NEVER_REASONS | function_word_terms()
 
 
 @dataclass(frozen=True)
@@ -31,13 +45,20 @@ class PreachModel:
     bias: float
     weights: dict[str, float]
     threshold: float
+    # Whether the weights include lexical terms (then texts are read with preach_features.extract_with_terms).
+    uses_terms: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        unknown = set(self.weights) - set(FEATURES)
+        object.__setattr__(self, "uses_terms", any(map(is_term, self.weights)))
+        unknown = {name for name in self.weights if not is_term(name)} - set(FEATURES)
         if unknown:
             raise ValueError(f"preach model has weights for unknown features: {sorted(unknown)}")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"preach model threshold must be between 0 and 1, got {self.threshold}")
+
+    def features(self, text: str) -> dict[str, float]:
+        """The features of `text` this model weighs."""
+        return extract_with_terms(text) if self.uses_terms else extract(text)
 
     def score(self, features: dict[str, float]) -> float:
         weights = self.weights
@@ -45,9 +66,13 @@ class PreachModel:
         return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
 
     def reasons(self, features: dict[str, float], limit: int = EXPLAINED_FEATURES) -> list[str]:
-        """The features that pushed the text toward preaching, strongest first."""
+        """The features that pushed the text toward preaching, strongest first: concepts, shapes and stems (never a
+        trap concept nor a function word's stem)."""
+        quiet = _quiet_reasons()
         pushes = [
-            (self.weights.get(name, 0.0) * value, name) for name, value in features.items() if name not in NEVER_REASONS
+            (self.weights.get(name, 0.0) * value, name)
+            for name, value in features.items()
+            if name not in quiet and not (is_term(name) and len(name) < len(TERM_PREFIX) + MIN_TERM_REASON)
         ]
         return [name for push, name in sorted(pushes, key=lambda p: (-p[0], p[1])) if push > 0][:limit]
 
@@ -55,7 +80,11 @@ class PreachModel:
         body = {
             "bias": round(self.bias, 6),
             "threshold": round(self.threshold, 6),
-            "weights": {name: round(self.weights[name], 6) for name in FEATURES if name in self.weights},
+            "weights": {
+                name: round(self.weights[name], 6)
+                for name in (*FEATURES, *sorted(filter(is_term, self.weights)))
+                if name in self.weights
+            },
             **extra,
         }
         return json.dumps(body, indent=1, ensure_ascii=False) + "\n"
@@ -85,7 +114,7 @@ def verdict(text: str | None) -> tuple[float, bool]:
     pass per distinct text. (0, False) for no text."""
     if not text:
         return 0.0, False
-    features = extract(text)
+    features = model().features(text)
     return model().score(features), "self_proclaimed_expert" in features
 
 
@@ -101,4 +130,4 @@ def preaching_reasons(text: str | None) -> list[str]:
     """Evidence: the names of the features that made the text preaching (empty for no text)."""
     if not text:
         return []
-    return model().reasons(extract(text))
+    return model().reasons(model().features(text))

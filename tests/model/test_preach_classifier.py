@@ -1,6 +1,7 @@
 """The classifier's measured targets (issue #12) on the corpus, and its shipped weights."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -15,15 +16,22 @@ from pipelines.model.preach_classifier import (
     preach_probability,
     preaching_reasons,
 )
-from pipelines.model.preach_corpus import LANGUAGES, TARGET_SPLIT, TUNING_SPLITS, load, split
-from pipelines.model.preach_training import choose_threshold, evaluate, fit_and_report, idea
+from pipelines.model.preach_corpus import AUTHOR_PARTS, LANGUAGES, TARGET_SPLIT, TUNING_SPLITS, load, split
+from pipelines.model.preach_training import (
+    CHOSEN,
+    choose_threshold,
+    evaluate,
+    fit_and_report,
+    idea,
+    leave_one_author_out,
+)
 
 
 @pytest.fixture(scope="module")
 def measured():
-    # TARGET_SPLIT is `dev3` for now: the second blind part, seen and tuned on since it was scored once, so this
-    # asserts on tuning material, not on a blind part. When the third blind part (split `test`, files
-    # <lang>-test3.jsonl) is merged and scored once, the lead sets TARGET_SPLIT = "test" in
+    # TARGET_SPLIT is `dev4` for now: the third blind part, seen and fit on since it was scored once, so this
+    # asserts on tuning material, not on a blind part. When the fourth blind part (split `test`, files
+    # <lang>-test4.jsonl) is merged and scored once, the lead sets TARGET_SPLIT = "test" in
     # pipelines/model/preach_corpus.py (one line).
     return evaluate(model(), split(load(), TARGET_SPLIT))
 
@@ -149,3 +157,34 @@ def test_a_test_part_is_scored_but_never_fit_on():
     assert with_test == without_test  # the weights and the threshold do not depend on the test part
     assert "## test, the blind part (never fit on nor tuned on): precision" in report
     assert "test: no blind part yet" in empty
+
+
+def test_leave_one_author_out_scores_each_part_with_a_model_that_never_saw_it():
+    corpus = load()
+    small = [e for e in corpus if e.split == "train"][:240] + [
+        e for part in AUTHOR_PARTS for e in split(corpus, part)[:60]
+    ]
+    held, probabilities, thresholds = leave_one_author_out(small, CHOSEN)
+    assert [e.split for e in held] == [part for part in AUTHOR_PARTS for _ in range(60)]
+    # flipping one part's labels changes the other parts' models, never the one that scores it
+    flipped = [replace(e, label=1 - e.label) if e.split == "dev4" else e for e in small]
+    _, probabilities2, thresholds2 = leave_one_author_out(flipped, CHOSEN)
+    dev4 = [i for i, e in enumerate(held) if e.split == "dev4"]
+    others = [i for i, e in enumerate(held) if e.split != "dev4"]
+    assert [probabilities[i] for i in dev4] == [probabilities2[i] for i in dev4]
+    assert [thresholds[i] for i in dev4] == [thresholds2[i] for i in dev4]
+    assert [probabilities[i] for i in others] != [probabilities2[i] for i in others]
+
+
+def test_shipped_model_weighs_stem_terms_and_can_name_them():
+    weights = model().weights
+    assert model().uses_terms and "term:repli" in weights and "concept:reply" in weights
+    # a term is a stem of the text's language: inflections share one weight
+    text = "Reply to every comment. Replying is the whole job."
+    assert model().features(text)["term:repli"] == 1.0
+    assert all(r.startswith("term:") or r in model().weights for r in preaching_reasons(text))
+    # function words weigh in the score but are never named as evidence
+    reasons = preaching_reasons("Parlate con la gente. Parlate con la gente.")
+    assert "term:gent" in reasons and not {"term:con", "term:la"} & set(reasons)
+    with pytest.raises(ValueError, match="unknown features"):
+        PreachModel(0.0, {"concept:nonsense": 1.0}, 0.5)

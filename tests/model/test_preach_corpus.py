@@ -46,10 +46,14 @@ def test_every_row_is_in_one_of_the_splits(corpus):
 
 @pytest.mark.parametrize(
     ("part", "first_id", "earlier"),
-    [("dev2", 501, ("train", "dev")), ("dev3", 601, ("train", "dev", "dev2"))],
+    [
+        ("dev2", 501, ("train", "dev")),
+        ("dev3", 601, ("train", "dev", "dev2")),
+        ("dev4", 701, ("train", "dev", "dev2", "dev3")),
+    ],
 )
 def test_former_blind_parts_are_kept_as_they_were_scored(corpus, part, first_id, earlier):
-    # dev2 and dev3 were the first and second blind parts: 50 texts per language, ids of their own, scored once.
+    # dev2, dev3 and dev4 were the first three blind parts: 50 texts per language, ids of their own, scored once.
     seen, before = split(corpus, part), [e for e in corpus if e.split in earlier]
     assert len(seen) == 300
     assert all(first_id <= int(e.id.split("-")[1]) < first_id + 50 for e in seen)
@@ -63,9 +67,9 @@ def test_former_blind_parts_are_kept_as_they_were_scored(corpus, part, first_id,
 def test_the_blind_test_part_when_merged_is_separate_and_balanced(corpus):
     test = split(corpus, "test")
     if not test:
-        pytest.skip("the third blind part (<lang>-test3.jsonl) is not merged yet")
+        pytest.skip("the fourth blind part (<lang>-test4.jsonl) is not merged yet")
     tuned = [e for e in corpus if e.split != "test"]
-    assert all(701 <= int(e.id.split("-")[1]) <= 750 for e in test)
+    assert all(801 <= int(e.id.split("-")[1]) <= 850 for e in test)
     for lang in LANGUAGES:
         labels = collections.Counter(e.label for e in test if e.lang == lang)
         assert labels[1] >= 20 and labels[0] >= 20 and labels[0] == labels[1]
@@ -73,8 +77,8 @@ def test_the_blind_test_part_when_merged_is_separate_and_balanced(corpus):
 
 
 def test_rows_of_the_test_split_load_from_their_own_files(tmp_path):
-    row = {"id": "en-701", "lang": "en", "kind": "post", "style": "word", "label": 1, "split": "test", "text": "x"}
-    (tmp_path / "en-test3.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    row = {"id": "en-801", "lang": "en", "kind": "post", "style": "word", "label": 1, "split": "test", "text": "x"}
+    (tmp_path / "en-test4.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
     (tmp_path / "en.jsonl").write_text(json.dumps({**row, "id": "en-001", "split": "train"}) + "\n", encoding="utf-8")
     loaded = load(tmp_path)
     assert [e.split for e in split(loaded, "test")] == ["test"] and len(split(loaded, "train")) == 1

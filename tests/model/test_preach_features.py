@@ -2,7 +2,13 @@ import pytest
 
 from pipelines.model import preach_features as pf
 from pipelines.model.lexicon import normalize
-from pipelines.model.preach_features import FEATURES, detect_language, extract, is_self_proclaimed_expert
+from pipelines.model.preach_features import (
+    FEATURES,
+    detect_language,
+    extract,
+    extract_with_terms,
+    is_self_proclaimed_expert,
+)
 
 
 def concepts(text):
@@ -293,3 +299,14 @@ def test_an_experts_courses_and_newsletter_are_no_trap_in_its_bio():
     bio = extract("Je transforme vos abonnés en communauté. Coach LinkedIn · Newsletter le jeudi", "fr")
     assert "self_proclaimed_expert" in bio and "trap_context" not in bio
     assert "trap_context" in extract("Newsletter le jeudi, inscrivez-vous", "fr")
+
+
+def test_terms_are_accent_folded_stems_of_the_texts_language():
+    plain, accented = extract_with_terms("la interaccion importa"), extract_with_terms("la interacción importa")
+    assert plain == accented
+    text = "Répondez aux commentaires, un commentaire à la fois."
+    terms = {name for name in extract_with_terms(text) if name.startswith("term:")}
+    assert "term:repond" in terms and "term:commentair" in terms  # both "commentaire(s)" share one stem
+    assert not any(name.startswith("term:commentaires") for name in terms)
+    assert extract_with_terms("Replies > reach", lang="en").items() >= extract("Replies > reach", lang="en").items()
+    assert not any(name.startswith("term:") for name in extract("Replies > reach"))
