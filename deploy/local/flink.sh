@@ -214,6 +214,10 @@ cluster.registration.error-delay: 1000
 # and only then does the job restart on the slots left: on loopback 10 s is plenty.
 heartbeat.interval: 2000
 heartbeat.timeout: 10000
+# A batch job (the file replay) writes each blocking shuffle through a sort-shuffle partition that reserves 512
+# network buffers by default; a few of them at once exhaust a TaskManager's 128 MiB (4096 buffers) and the job
+# restarts forever ("Insufficient number of network buffers: required 512"). 64 each is plenty for this size.
+taskmanager.network.sort-shuffle.min-buffers: 64
 
 jobmanager.memory.heap.size: ${JM_HEAP}m
 jobmanager.memory.off-heap.size: ${JM_OFF_HEAP}m

@@ -14,7 +14,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -110,30 +109,6 @@ def test_the_job_on_two_taskmanagers_equals_the_reference(flink_cluster: LocalFl
     commits = tail_commits(broker, topics["events"], f"job-{suffix}")
     assert {p: offset for p, (offset, _) in commits.items()} == end_offsets(broker, topics["events"])
     assert all(mark is not None for _, mark in commits.values())
-
-
-def test_batch_replay_on_the_cluster_equals_the_direct_runner(flink_cluster: LocalFlink, tmp_path: Path):
-    """The file/simulator replay (batch) runs on the cluster too, and writes the same files as on the DirectRunner."""
-    common = [sys.executable, "-m", "pipelines.reciprocity", "--sim_events", "3000", "--min_inbound", "5"]
-    env = {**os.environ, "FLINK_HOME": str(flink_cluster.home)}
-    on_flink = subprocess.run(
-        [*common, "--output", str(tmp_path / "flink"), "--runner", "FlinkRunner", "--flink_master", flink_cluster.rest],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert on_flink.returncode == 0, on_flink.stderr[-3000:]
-    assert "flink: the local cluster's Beam Flink job server" in on_flink.stderr
-    direct = subprocess.run(
-        [*common, "--output", str(tmp_path / "direct")], capture_output=True, text=True, timeout=600
-    )
-    assert direct.returncode == 0, direct.stderr[-3000:]
-    for name in ("account_windows.jsonl", "alerts.jsonl", "dead_letter.jsonl"):
-        flink_rows = sorted((tmp_path / "flink" / name).read_text().splitlines())
-        direct_rows = sorted((tmp_path / "direct" / name).read_text().splitlines())
-        assert flink_rows == direct_rows, name
-    assert (tmp_path / "flink" / "account_windows.jsonl").stat().st_size > 0
 
 
 def test_a_fresh_start_with_new_state_and_the_same_group_equals_the_reference(
