@@ -181,6 +181,9 @@ def job_arguments(
         f"--window={config.window_ms // 1000}s",
         f"--period={config.period_ms // 1000}s",
         f"--output={output}",
+        # Consumption is read from the committed offsets: commit the read position. The default (tail) holds
+        # commits back by a window for exact restarts, which would make the lag a window's worth of events.
+        "--commit_offsets=position",
     ]
 
 
