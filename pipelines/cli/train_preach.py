@@ -1,10 +1,10 @@
 """Rebuilds the preaching classifier's weights from the corpus and prints its evaluation.
 
-Run: `make train-preach` (= `python -m pipelines.cli.train_preach`). Fits on the corpus' tuning parts (`train`,
-`dev`, `dev2`, `dev3`, `dev4`), writes pipelines/lexicons/preach_model.json (or --output), and prints
+Run: `make train-preach` (= `python -m pipelines.cli.train_preach`). Fits on the corpus' tuning parts (every
+part but `test`), writes pipelines/lexicons/preach_model.json (or --output), and prints
 leave-one-author-out (each former blind part scored by a model fit without it: the selection criterion), the
 parts' out-of-fold figures (seen while tuning: optimistic), per language and per style, then the blind `test`
-part's figures when its files (`<lang>-test4.jsonl`) are there. `--select` prints the leave-one-author-out grid
+part's figures when its files (`<lang>-test5.jsonl`) are there. `--select` prints the leave-one-author-out grid
 the configuration was chosen by. `--check` writes nothing and fails when the shipped weights differ from a fresh
 fit (the JSON is reproducible).
 """

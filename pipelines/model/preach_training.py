@@ -2,13 +2,13 @@
 
 Weights are fit by logistic regression (scikit-learn, a dev dependency imported only here) over the concept and
 shape features and, when chosen, the lexical stem terms (preach_features.extract_with_terms), on the tuning
-material: `train`, `dev`, `dev2`, `dev3` and `dev4` (the last three are the first three blind parts, each by a
-different author, seen once scored). The configuration (terms or not, the L2 strength, the threshold rule) is
-chosen by leave-one-author-out: each of `dev2`, `dev3`, `dev4` scored by the whole procedure run on everything
-else, pooled, which is what a new blind part measures; round-by-round feature patching after one part's misses
-gained little on the next. The probability threshold is chosen on out-of-fold probabilities of the fit texts (5
+material: every part but `test` (`dev2` to `dev5` are the first four blind parts, each by a different author,
+seen once scored). The configuration (terms or not, the L2 strength, the threshold rule) is chosen by
+leave-one-author-out: each part of AUTHOR_PARTS scored by the whole procedure run on everything else, pooled,
+which is what a new blind part measures; round-by-round feature patching after one part's misses gained little on
+the next. The probability threshold is chosen on out-of-fold probabilities of the fit texts (5
 folds, stratified, grouped by idea so no translation of a scored text is in its fold's fit, fixed seed). The split
-`test` (files `<lang>-test4.jsonl`, the fourth blind part) is never fit on nor used to choose anything: it is only
+`test` (files `<lang>-test5.jsonl`, the fifth blind part) is never fit on nor used to choose anything: it is only
 scored. Fitting is deterministic (liblinear, fixed folds), so the same corpus and features always give the same
 JSON.
 
@@ -326,7 +326,7 @@ def fit_and_report(tuning: list[Example], test: list[Example]) -> tuple[str, str
             *(f"  {p:.2f} {e.id} {e.style} label={e.label} {e.text[:100]!r}" for e, p in fresh.errors),
         ]
     else:
-        lines += ["", "test: no blind part yet (files <lang>-test4.jsonl, split test)"]
+        lines += ["", "test: no blind part yet (files <lang>-test5.jsonl, split test)"]
     return model.to_json(summary), "\n".join(lines)
 
 
