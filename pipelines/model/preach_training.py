@@ -295,6 +295,7 @@ def fit_and_report(tuning: list[Example], test: list[Example]) -> tuple[str, str
         *(
             f"  {part}: {_figures(_evaluate_each(*_only(part, held, held_probabilities, thresholds)).overall)}"
             for part in AUTHOR_PARTS
+            if any(e.split == part for e in held)
         ),
         "",
         report_table(by_author),

@@ -71,6 +71,19 @@ def test_former_blind_parts_are_kept_as_they_were_scored(corpus, part, first_id,
     assert not {e.text for e in seen} & {e.text for e in before}
 
 
+@pytest.mark.parametrize(("part", "first_id"), [("dev6", 1001), ("dev7", 1101), ("dev8", 1201), ("dev9", 1301)])
+def test_parts_written_for_training_by_independent_authors(corpus, part, first_id):
+    # 60 texts per language by an author who saw neither the model nor any other part: balanced, own ids, own texts.
+    written, others = split(corpus, part), [e for e in corpus if e.split != part]
+    assert len(written) == 360
+    assert all(first_id <= int(e.id.split("-")[1]) < first_id + 60 for e in written)
+    for lang in LANGUAGES:
+        labels = collections.Counter(e.label for e in written if e.lang == lang)
+        assert labels[0] == labels[1] == 30
+    assert {e.kind for e in written} == {"post", "reply", "bio"}
+    assert not {e.text for e in written} & {e.text for e in others}
+
+
 def test_the_blind_test_part_when_merged_is_separate_and_balanced(corpus):
     test = split(corpus, "test")
     if not test:
