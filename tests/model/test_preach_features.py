@@ -310,3 +310,21 @@ def test_terms_are_accent_folded_stems_of_the_texts_language():
     assert not any(name.startswith("term:commentaires") for name in terms)
     assert extract_with_terms("Replies > reach", lang="en").items() >= extract("Replies > reach", lang="en").items()
     assert not any(name.startswith("term:") for name in extract("Replies > reach"))
+
+
+def test_closed_comments_polls_and_a_speaker_waiting_for_an_answer_are_named():
+    # near-misses every author wrote: they ask about replies and comments without preaching anything
+    assert "comments_closed" in extract("Ho chiuso i commenti sotto le foto di mio figlio, troppi sconosciuti.", "it")
+    assert "comments_closed" not in extract("Rispondete a tutti i commenti.", "it")
+    poll = extract("Velours moutarde ou bordeaux ? Répondez en commentaire !", "fr")
+    assert "poll" in poll
+    assert "poll" not in extract("Pourquoi personne ne répond aux commentaires ?", "fr")
+    waiting = extract("Qualcuno mi risponde? Sono tre giorni che scrivo e nessuno si fa vivo.", "it")
+    assert "waiting_for_answer" in waiting
+    assert "waiting_for_answer" not in extract("Se non rispondi mai, nessuno tornerà.", "it")
+
+
+def test_a_job_ad_for_a_community_manager_is_no_self_proclaimed_expert():
+    assert "self_proclaimed_expert" in extract("Social media manager · I help brands build community", "en")
+    ad = extract("Cercasi social media manager / community manager part-time per la Fondazione", "it")
+    assert "concept:hiring" in ad and "self_proclaimed_expert" not in ad
