@@ -19,12 +19,20 @@ _FOLD = {
     for code in _LATIN
 }
 _FOLD.update({0xDF: "ss", 0x2019: "'", 0x2018: "'", 0x2BC: "'", 0xA0: " "})
-_FOLD_TABLE = str.maketrans(_FOLD)
+# ASCII maps to itself explicitly: str.translate of a non-ASCII text looks every character up in the table, and
+# a character missing from it raises and swallows a KeyError in C, which made folding an accented post cost
+# 5.4 us instead of 2.3 us (most of its characters are ASCII).
+_FOLD_TABLE: dict[int, str | int] = {**{code: code for code in range(128)}, **_FOLD}
 
 
 def normalize(text: str) -> str:
     """Lower case, accents stripped, quotes straightened: the form every lexicon pattern and seed is written for."""
-    lowered = text.lower()
+    return fold(text.lower())
+
+
+def fold(lowered: str) -> str:
+    """`normalize` of a text already in lower case (lowering is idempotent, character by character): for callers
+    that need the lowered text too and should not lower it twice."""
     return lowered if lowered.isascii() else lowered.translate(_FOLD_TABLE)
 
 

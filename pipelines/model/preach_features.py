@@ -25,13 +25,14 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from functools import cache, lru_cache
+from functools import cache
 from itertools import chain
 from operator import itemgetter
+from typing import Any
 
 import snowballstemmer
 
-from pipelines.model.lexicon import LEXICON_DIR, normalize
+from pipelines.model.lexicon import LEXICON_DIR, fold, normalize
 
 
 def _words(text: str) -> frozenset[str]:
@@ -164,8 +165,15 @@ HELPERS = frozenset({"title", "help"})
 FEATURES = tuple(f"concept:{name}" for name in CONCEPTS if name not in HELPERS) + SHAPES
 
 _TOKEN = re.compile(r"[a-z0-9]+")
-# The first word of every clause, in one pass: "Listen. Ask. Answer." -> listen, ask, answer.
-_CLAUSE_FIRST = re.compile(r"(?:^|[.,!?\n:;()]|\s[-\u2013\u2014]\s)[^a-z0-9]*([a-z0-9]+)")
+# The first word of every clause after the first, in one pass: "Listen. Ask. Answer." -> ask, answer. A clause
+# opens after . , ! ? : ; ( ) or a newline, or after a dash between spaces. Written to open on one character
+# class, then look back at what it was, because the regex engine skips quickly to a pattern's possible first
+# characters only then: the plain spelling, (?:^|[.,!?\n:;()]|\s[-\u2013\u2014]\s)[^a-z0-9]*([a-z0-9]+), stopped at
+# every space and cost 3 times as much (the text's first word, its `^`, is tokens[0];
+# tests/model/test_preach_fast_path.py checks the two spellings agree).
+_CLAUSE_FIRST = re.compile(
+    r"[.,!?\n:;()\-\u2013\u2014](?:(?<=[.,!?\n:;()])|(?<=\s[-\u2013\u2014])(?=\s))[^a-z0-9]*([a-z0-9]+)"
+)
 _LIST_LINE = re.compile(r"^\s*(?:\d{1,2}\s?[.)/]|[\u2022\u2713\u2714\u2705\u274c\u2718*\u2192\u27a1-])", re.MULTILINE)
 _BIG_NUMBER = re.compile(r"\d(?:[.,\s]?000)+\b|\d\s?k\b")  # 10.000, 200 000, 1000, 100k
 _MILLION = _words("million millions millionen milione milioni millon millones milhao milhoes")
@@ -316,18 +324,48 @@ def concepts_of(token: str, lang: str) -> frozenset[str]:
     return _NONE
 
 
-@lru_cache(maxsize=1 << 17)
-def token_readings(token: str) -> tuple[int, tuple[frozenset[str], ...], tuple[str, ...]]:
-    """A token's concepts in each language (then their union), how much it says each language (one integer with
-    a 12-bit field per language, so a text's language is one sum over its tokens), and its lexical feature in each
-    language (then for no language): 'term:' + its Snowball stem (the token itself), so inflections share a weight."""
+# A token's readings, one flat tuple (flat so that a text's tokens are read by one C-level itemgetter map each,
+# not a Python loop nor two nested lookups): how much it says each language (one integer with a 12-bit field per
+# language, so a text's language is one sum over its tokens), then its concepts in each language and in their
+# union (index ANYWHERE), then its lexical feature in each language and for no language: 'term:' + its Snowball
+# stem (the token itself), so inflections share a weight.
+Readings = tuple[Any, ...]
+_READINGS = len(LANGUAGES) + 1  # readings per token: one per language, then ANYWHERE
+_PACKED = itemgetter(0)
+_CONCEPTS_AT = tuple(itemgetter(1 + index) for index in range(_READINGS))
+_TERM_AT = tuple(itemgetter(1 + _READINGS + index) for index in range(_READINGS))
+MAX_CACHED_TOKENS = 1 << 17
+
+
+def _read_token(token: str) -> Readings:
     readings = tuple(concepts_of(token, lang) for lang in LANGUAGES)
     terms = (*(TERM_PREFIX + _stemmer(lang).stemWord(token) for lang in LANGUAGES), TERM_PREFIX + token)
     score = 0
     for index, lang in enumerate(LANGUAGES):
         field = (_STOPWORD_SCORE if token in STOPWORDS[lang] else 0) + (_CONCEPT_SCORE if readings[index] else 0)
         score += field << (_FIELD * index)
-    return score, (*readings, frozenset().union(*readings)), terms
+    return score, *readings, frozenset().union(*readings), *terms
+
+
+class _TokenCache(dict[str, Readings]):
+    """token -> its readings, computed on first sight (stemming in six languages costs about 0.1 ms a token).
+
+    A plain dict read through its own __getitem__ in a C-level map: 40% cheaper per token than an lru_cache, whose
+    every hit relinks its recency list. Bounded like one: past MAX_CACHED_TOKENS distinct tokens it starts over
+    (a stream's vocabulary of hashtags, names and typos never ends), which costs one cold pass over the
+    vocabulary still in use. Dict reads and writes are atomic under the GIL, so the threads of a Beam worker can
+    share it (two may both read a new token: the same readings are stored twice)."""
+
+    def __missing__(self, token: str) -> Readings:
+        if len(self) >= MAX_CACHED_TOKENS:
+            self.clear()
+        readings = self[token] = _read_token(token)
+        return readings
+
+
+_TOKENS = _TokenCache()
+token_readings = _TOKENS.__getitem__
+clear_token_cache = _TOKENS.clear
 
 
 def language_index(text: str, packed: int, hint: str | None = None) -> int:
@@ -350,11 +388,7 @@ def detect_language(text: str) -> str | None:
     return None if index == ANYWHERE else LANGUAGES[index]
 
 
-_PACKED = itemgetter(0)
 _CONCEPT_FEATURE = {name: f"concept:{name}" for name in CONCEPTS}
-
-
-Readings = tuple[int, tuple[frozenset[str], ...], tuple[str, ...]]
 
 
 def is_term(name: str) -> bool:
@@ -383,22 +417,30 @@ def extract_with_terms(text: str, lang: str | None = None) -> dict[str, float]:
     folded), weighed from the corpus instead of listed by hand; one cached tuple lookup per token. (Stem bigrams
     added a point of leave-one-author-out recall for a third more cost per text: left out.)"""
     features, infos, index = _extract(text, lang)
-    features.update(dict.fromkeys([info[2][index] for info in infos], 1.0))
+    features.update(dict.fromkeys(map(_TERM_AT[index], infos), 1.0))
     return features
+
+
+def extract_and_terms(text: str, lang: str | None = None) -> tuple[dict[str, float], set[str]]:
+    """`extract` and, apart, the names of the text's lexical features (each 1.0 in `extract_with_terms`): what
+    routing scores with, so that the terms are summed from a set rather than copied into the features dict
+    first (preach_classifier.PreachModel.verdict)."""
+    features, infos, index = _extract(text, lang)
+    return features, set(map(_TERM_AT[index], infos))
 
 
 def _extract(text: str, lang: str | None) -> tuple[dict[str, float], list[Readings], int]:
     """The features, the readings of the folded tokens and the index of the reading used (a language, or
     ANYWHERE)."""
     lowered = text.lower()
-    folded = lowered if lowered.isascii() else normalize(lowered)
+    folded = fold(lowered)
     tokens = _TOKEN.findall(folded)
     infos = list(map(token_readings, tokens))
     index = language_index(lowered, sum(map(_PACKED, infos)), lang)
     you = SECOND_PERSON_ANYWHERE if index == ANYWHERE else SECOND_PERSON[LANGUAGES[index]]
-    found_per_token = [info[1][index] for info in infos]
+    found_per_token = list(map(_CONCEPTS_AT[index], infos))
     seen: set[str] = set().union(*found_per_token)
-    features: dict[str, float] = dict.fromkeys([_CONCEPT_FEATURE[concept] for concept in seen - HELPERS], 1.0)
+    features: dict[str, float] = dict.fromkeys(map(_CONCEPT_FEATURE.__getitem__, seen - HELPERS), 1.0)
     words = set(tokens)
     second_person = not you.isdisjoint(words)
     actions = len(ACTIONS.intersection(seen))
@@ -411,9 +453,11 @@ def _extract(text: str, lang: str | None) -> tuple[dict[str, float], list[Readin
         features["repeated"] = 1.0
     if second_person:
         features["second_person"] = 1.0
-    if actions:
-        for first in _CLAUSE_FIRST.findall(folded):
-            if token_readings(first)[1][index] & VERBS:
+    # A clause's first word is one of the tokens, so without a verb among the text's concepts there is no
+    # imperative and the clause regex (the costliest pass) is skipped.
+    if not VERBS.isdisjoint(seen):
+        for first in chain(tokens[:1], _CLAUSE_FIRST.findall(folded)):
+            if _CONCEPTS_AT[index](token_readings(first)) & VERBS:
                 features["imperative"] = 1.0
                 break
     if "?" in folded:
