@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from itertools import chain, repeat
@@ -57,6 +58,8 @@ class PreachModel:
     uses_terms: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Interned names, as the feature names are (preach_features._CONCEPT_FEATURE): found by identity.
+        object.__setattr__(self, "weights", {sys.intern(name): weight for name, weight in self.weights.items()})
         object.__setattr__(self, "uses_terms", any(map(is_term, self.weights)))
         unknown = {name for name in self.weights if not is_term(name)} - set(FEATURES)
         if unknown:
