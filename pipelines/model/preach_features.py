@@ -168,6 +168,8 @@ HELPERS = frozenset({"title", "help"})
 FEATURES = tuple(f"concept:{name}" for name in CONCEPTS if name not in HELPERS) + SHAPES
 
 _TOKEN = re.compile(r"[a-z0-9]+")
+# The same tokens of an ASCII text, 20% cheaper: every other ASCII character made a space, then a C-level split.
+_SEPARATORS = {code: code if chr(code) in "abcdefghijklmnopqrstuvwxyz0123456789" else 32 for code in range(128)}
 # The first word of every clause after the first, in one pass: "Listen. Ask. Answer." -> ask, answer. A clause
 # opens after . , ! ? : ; ( ) or a newline, or after a dash between spaces. Written to open on one character
 # class, then look back at what it was, because the regex engine skips quickly to a pattern's possible first
@@ -456,7 +458,7 @@ def _extract(text: str, lang: str | None) -> tuple[dict[str, float], list[Readin
     ANYWHERE)."""
     lowered = text.lower()
     folded = fold(lowered)
-    tokens = _TOKEN.findall(folded)
+    tokens = folded.translate(_SEPARATORS).split() if folded.isascii() else _TOKEN.findall(folded)
     infos = list(map(token_readings, tokens))
     index = language_index(lowered, sum(map(_PACKED, infos)), lang)
     you = SECOND_PERSON_ANYWHERE if index == ANYWHERE else SECOND_PERSON[LANGUAGES[index]]

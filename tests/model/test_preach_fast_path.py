@@ -160,3 +160,9 @@ def test_names_are_interned_so_weights_are_found_by_identity(texts):
     features, terms = extract_and_terms(texts[0])
     for name in [*features, *terms, *model().weights]:
         assert sys.intern(name) is name
+
+
+def test_ascii_texts_split_into_the_tokens_of_the_pattern(folded):
+    every_character = "".join(map(chr, range(128))) * 2 + " abc9 x_y a-b'c"
+    for text in [every_character, *filter(str.isascii, folded)]:
+        assert text.translate(pf._SEPARATORS).split() == pf._TOKEN.findall(text), text
