@@ -3,14 +3,22 @@
 The weights are data (pipelines/lexicons/preach_model.json), rebuilt from the corpus by `make train-preach`
 (pipelines/model/preach_training.py); scoring is a sum of the weights of the features present and a logistic, in
 plain Python, cached per text because shares, copy-pasted sermons and bios repeat texts verbatim.
+
+Two paths compute the same probability. `score(features(text))` is the plain one: one dictionary of every feature
+(concepts, shapes, stem terms), which evidence (`reasons`) and training read. Routing classifies every distinct
+text once and only needs the number, so `verdict` sums the weights of the concepts and shapes, then of the text's
+distinct stem terms kept apart in a set (PreachModel.verdict): the same sum without copying the terms into the
+dictionary first (tests/model/test_preach_fast_path.py checks the two agree on every corpus text).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +28,7 @@ from pipelines.model.preach_features import (
     TERM_PREFIX,
     TRAPS,
     extract,
+    extract_and_terms,
     extract_with_terms,
     function_word_terms,
     is_term,
@@ -49,6 +58,8 @@ class PreachModel:
     uses_terms: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Interned names, as the feature names are (preach_features._CONCEPT_FEATURE): found by identity.
+        object.__setattr__(self, "weights", {sys.intern(name): weight for name, weight in self.weights.items()})
         object.__setattr__(self, "uses_terms", any(map(is_term, self.weights)))
         unknown = {name for name in self.weights if not is_term(name)} - set(FEATURES)
         if unknown:
@@ -63,7 +74,15 @@ class PreachModel:
     def score(self, features: dict[str, float]) -> float:
         weights = self.weights
         z = sum([weights.get(name, 0.0) * value for name, value in features.items()], self.bias)  # left to right
-        return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
+        return _logistic(z)
+
+    def verdict(self, text: str) -> tuple[float, bool]:
+        """(`score(features(text))`, whether the text is a self-proclaimed expert's bio), by the fast path: every
+        feature present is worth 1.0, so the sum is the bias plus the weights of the concept and shape names plus
+        those of the distinct term names (a set deduplicates stems as the features dict does)."""
+        features, terms = extract_and_terms(text) if self.uses_terms else (extract(text), ())
+        z = sum(map(self.weights.get, chain(features, terms), repeat(0.0)), self.bias)
+        return _logistic(z), "self_proclaimed_expert" in features
 
     def reasons(self, features: dict[str, float], limit: int = EXPLAINED_FEATURES) -> list[str]:
         """The features that pushed the text toward preaching, strongest first: concepts, shapes and stems (never a
@@ -98,6 +117,10 @@ def load_model(path: Path = MODEL_PATH) -> PreachModel:
         raise ValueError(f"{path.name}: not a preach model ({error})") from None
 
 
+def _logistic(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
+
+
 @cache
 def model() -> PreachModel:
     return load_model()
@@ -111,11 +134,10 @@ def default_threshold() -> float:
 @lru_cache(maxsize=1 << 16)
 def verdict(text: str | None) -> tuple[float, bool]:
     """(probability that the text preaches engagement, whether it is a self-proclaimed expert's): one feature
-    pass per distinct text. (0, False) for no text."""
+    pass per distinct text, by the model's fast path. (0, False) for no text."""
     if not text:
         return 0.0, False
-    features = model().features(text)
-    return model().score(features), "self_proclaimed_expert" in features
+    return model().verdict(text)
 
 
 def preach_probability(text: str | None) -> float:

@@ -16,22 +16,29 @@ brands) or among pupils, group members, residents, teammates, tradesmen, soldier
 has any social-media object; whether a request is about this very post ("under this post"); and whether
 "engagement", "impegno" or "compromiso" is a civic or military commitment.
 
-Every text is classified once at routing, so the cost matters: stems are cached per token, and a text's features
-are computed in one pass over its tokens.
+Every text is classified once at routing, so the cost matters (`python -m pipelines.bench.preach`, target 20 us a
+text): a token's readings in every language are computed once and cached as one flat tuple, a text's tokens are
+read by C-level maps rather than Python loops, and the regexes are spelled so that the engine can skip to where
+they may match. Each fast spelling sits beside its plain one in a comment, and tests/model/test_preach_fast_path.py
+checks that they agree over the whole corpus. The features and the shapes' rules are written once, here.
 """
 
 from __future__ import annotations
 
 import re
+import struct
+import sys
 import threading
 from collections import Counter
-from functools import cache, lru_cache
+from collections.abc import Set
+from functools import cache
 from itertools import chain
 from operator import itemgetter
+from typing import Any
 
 import snowballstemmer
 
-from pipelines.model.lexicon import LEXICON_DIR, normalize
+from pipelines.model.lexicon import LEXICON_DIR, fold, normalize
 
 
 def _words(text: str) -> frozenset[str]:
@@ -171,10 +178,24 @@ HELPERS = frozenset({"title", "help"})
 FEATURES = tuple(f"concept:{name}" for name in CONCEPTS if name not in HELPERS) + SHAPES
 
 _TOKEN = re.compile(r"[a-z0-9]+")
-# The first word of every clause, in one pass: "Listen. Ask. Answer." -> listen, ask, answer.
-_CLAUSE_FIRST = re.compile(r"(?:^|[.,!?\n:;()]|\s[-\u2013\u2014]\s)[^a-z0-9]*([a-z0-9]+)")
+# The same tokens of an ASCII text, 20% cheaper: every other ASCII character made a space, then a C-level split.
+_SEPARATORS = {code: code if chr(code) in "abcdefghijklmnopqrstuvwxyz0123456789" else 32 for code in range(128)}
+# The first word of every clause after the first, in one pass: "Listen. Ask. Answer." -> ask, answer. A clause
+# opens after . , ! ? : ; ( ) or a newline, or after a dash between spaces. Written to open on one character
+# class, then look back at what it was, because the regex engine skips quickly to a pattern's possible first
+# characters only then: the plain spelling, (?:^|[.,!?\n:;()]|\s[-\u2013\u2014]\s)[^a-z0-9]*([a-z0-9]+), stopped at
+# every space and cost 3 times as much (the text's first word, its `^`, is tokens[0];
+# tests/model/test_preach_fast_path.py checks the two spellings agree).
+_CLAUSE_FIRST = re.compile(
+    r"[.,!?\n:;()\-\u2013\u2014](?:(?<=[.,!?\n:;()])|(?<=\s[-\u2013\u2014])(?=\s))[^a-z0-9]*([a-z0-9]+)"
+)
 _LIST_LINE = re.compile(r"^\s*(?:\d{1,2}\s?[.)/]|[\u2022\u2713\u2714\u2705\u274c\u2718*\u2192\u27a1-])", re.MULTILINE)
-_BIG_NUMBER = re.compile(r"\d(?:[.,\s]?000)+\b|\d\s?k\b")  # 10.000, 200 000, 1000, 100k
+# Follower counts and reach: 10.000, 200 000, 1000, 100k. Plainly \d(?:[.,\s]?000)+\b|\d\s?k\b; searched as two
+# patterns the regex engine can skip through quickly (one after a "000" found by a substring test, the other
+# opening on the "k" and looking back for the digit), a third of the cost of the plain one, which tried both
+# branches at every character (tests/model/test_preach_fast_path.py checks the spellings agree).
+_THOUSANDS = re.compile(r"\d(?:[.,\s]?000)+\b")
+_THOUSANDS_K = re.compile(r"k(?:(?<=\dk)|(?<=\d\sk))\b")
 _MILLION = _words("million millions millionen milione milioni millon millones milhao milhoes")
 # Slogans set one thing against another: "a conversation, not a broadcast", "Replies > reach", "instead of".
 _CONTRAST_WORDS = _words(
@@ -182,9 +203,15 @@ _CONTRAST_WORDS = _words(
     " preferisco prefere lieber meglio mieux less moins menos meno weniger"
 )
 _NEGATIONS = frozenset({"not", "pas", "no", "nicht", "kein", "keine", "nao", "non"})
-_NEGATED_CONTRAST = re.compile(
-    r",\s*(?:not|pas|no|nicht|kein|keine|nao|non)\b"
-    r"|\b(?:not|pas|no|nicht|kein|nao|non) (?:a|an|the|just|un|une|des|du|una|um|uma|zu|nur|es|para|ai)\b"
+# "X, not Y" and "not a/the/just ...": plainly ,\s*(?:not|pas|no|nicht|kein|keine|nao|non)\b or
+# \b(?:not|pas|no|nicht|kein|nao|non) (?:a|an|the|...)\b. Searched as two patterns that open on literal letters
+# (the comma; n, p, k), so that the regex engine skips to them, a third of the cost of the plain one whose leading
+# \b was tried at every character; the \b before "not" is the look-behind (?<!\wn) after its n
+# (tests/model/test_preach_fast_path.py checks the spellings agree).
+_COMMA_NEGATION = re.compile(r",\s*(?:not|pas|no|nicht|kein|keine|nao|non)\b")
+_NEGATED_ARTICLE = re.compile(
+    r"(?:n(?<!\wn)(?:ot|o|icht|ao|on)|p(?<!\wp)as|k(?<!\wk)ein)"
+    r" (?:a|an|the|just|un|une|des|du|una|um|uma|zu|nur|es|para|ai)\b"
 )
 _CLAUSE = re.compile(r"[^.!?\n\s][^.!?\n]*")  # a clause, from its first visible character
 _LINK = re.compile(r"https?://|www\.|\.(?:com|io|ly|fr|es|de|it|br)/")
@@ -258,6 +285,16 @@ _LETTER = re.compile(f"[{''.join(LETTERS)}]")
 SECOND_PERSON_ANYWHERE = frozenset().union(*SECOND_PERSON.values())
 FIRST_PERSON_ANYWHERE = frozenset().union(*FIRST_PERSON.values())
 OR_ANYWHERE = frozenset().union(*_OR_WORDS.values())
+_LISTED_WORDS = (
+    SECOND_PERSON_ANYWHERE
+    | FIRST_PERSON_ANYWHERE
+    | OR_ANYWHERE
+    | _CONTRAST_WORDS
+    | _NEGATIONS
+    | _MILLION
+    | _CALL_WORDS
+    | {"thread", "hilo"}
+)
 
 
 _STEMMERS = threading.local()
@@ -308,11 +345,15 @@ def _vocabulary() -> tuple[dict[str, dict[str, frozenset[str]]], dict[str, froze
 
 _NONE: frozenset[str] = frozenset()
 TERM_PREFIX = "term:"
-_FIELD = 12  # bits per language in a token's packed language score (sums of 300+ tokens stay exact)
+# Bits per language in a token's packed language score: 16, so that a text's sum reads as unsigned shorts in one
+# C-level unpack (a third of the cost of shifting and masking six fields in Python). A token adds at most 4 to a
+# field, so sums stay exact up to 16,000 tokens; past that a field's carry spills into the next (the last one's
+# is dropped), as it did at 12 bits past 1,000.
+_FIELD = 16
 _STOPWORD_SCORE, _CONCEPT_SCORE, _LETTER_SCORE = 3, 1, 6
 ANYWHERE = len(LANGUAGES)  # index of the union reading, for a text whose language nothing tells
-_MASK = (1 << _FIELD) - 1
-_SHIFTS = tuple(_FIELD * index for index in range(len(LANGUAGES)))
+_ALL_FIELDS = (1 << (_FIELD * len(LANGUAGES))) - 1
+_UNPACK_FIELDS = struct.Struct(f"<{len(LANGUAGES)}H").unpack
 
 
 def concepts_of(token: str, lang: str) -> frozenset[str]:
@@ -336,18 +377,49 @@ def concepts_of(token: str, lang: str) -> frozenset[str]:
     return _NONE
 
 
-@lru_cache(maxsize=1 << 17)
-def token_readings(token: str) -> tuple[int, tuple[frozenset[str], ...], tuple[str, ...]]:
-    """A token's concepts in each language (then their union), how much it says each language (one integer with
-    a 12-bit field per language, so a text's language is one sum over its tokens), and its lexical feature in each
-    language (then for no language): 'term:' + its Snowball stem (the token itself), so inflections share a weight."""
+# A token's readings, one flat tuple (flat so that a text's tokens are read by one C-level itemgetter map each,
+# not a Python loop nor two nested lookups): how much it says each language (one integer with a 16-bit field per
+# language, so a text's language is one sum over its tokens), then its concepts in each language and in their
+# union (index ANYWHERE), then its lexical feature in each language and for no language: 'term:' + its Snowball
+# stem (the token itself), so inflections share a weight.
+Readings = tuple[Any, ...]
+_READINGS = len(LANGUAGES) + 1  # readings per token: one per language, then ANYWHERE
+_PACKED = itemgetter(0)
+_CONCEPTS_AT = tuple(itemgetter(1 + index) for index in range(_READINGS))
+_TERM_AT = tuple(itemgetter(1 + _READINGS + index) for index in range(_READINGS))
+MAX_CACHED_TOKENS = 1 << 17
+
+
+def _read_token(token: str) -> Readings:
     readings = tuple(concepts_of(token, lang) for lang in LANGUAGES)
-    terms = (*(TERM_PREFIX + _stemmer(lang).stemWord(token) for lang in LANGUAGES), TERM_PREFIX + token)
+    stems = (*(_stemmer(lang).stemWord(token) for lang in LANGUAGES), token)
+    terms = tuple(sys.intern(TERM_PREFIX + stem) for stem in stems)  # see _CONCEPT_FEATURE
     score = 0
     for index, lang in enumerate(LANGUAGES):
         field = (_STOPWORD_SCORE if token in STOPWORDS[lang] else 0) + (_CONCEPT_SCORE if readings[index] else 0)
         score += field << (_FIELD * index)
-    return score, (*readings, frozenset().union(*readings)), terms
+    return score, *readings, frozenset().union(*readings), *terms
+
+
+class _TokenCache(dict[str, Readings]):
+    """token -> its readings, computed on first sight (stemming in six languages costs about 0.1 ms a token).
+
+    A plain dict read through its own __getitem__ in a C-level map: 40% cheaper per token than an lru_cache, whose
+    every hit relinks its recency list. Bounded like one: past MAX_CACHED_TOKENS distinct tokens it starts over
+    (a stream's vocabulary of hashtags, names and typos never ends), which costs one cold pass over the
+    vocabulary still in use. Dict reads and writes are atomic under the GIL, so the threads of a Beam worker can
+    share it (two may both read a new token: the same readings are stored twice)."""
+
+    def __missing__(self, token: str) -> Readings:
+        if len(self) >= MAX_CACHED_TOKENS:
+            self.clear()
+        readings = self[token] = _read_token(token)
+        return readings
+
+
+_TOKENS = _TokenCache()
+token_readings = _TOKENS.__getitem__
+clear_token_cache = _TOKENS.clear
 
 
 def language_index(text: str, packed: int, hint: str | None = None) -> int:
@@ -360,7 +432,7 @@ def language_index(text: str, packed: int, hint: str | None = None) -> int:
             packed += _LETTER_SCORE << (_FIELD * LANGUAGES.index(LETTERS[letter]))
     if not packed:
         return ANYWHERE
-    scores = [(packed >> shift) & _MASK for shift in _SHIFTS]
+    scores = _UNPACK_FIELDS((packed & _ALL_FIELDS).to_bytes(2 * len(LANGUAGES), "little"))
     return scores.index(max(scores))  # the first on a tie; some field is > 0 since packed is
 
 
@@ -370,11 +442,9 @@ def detect_language(text: str) -> str | None:
     return None if index == ANYWHERE else LANGUAGES[index]
 
 
-_PACKED = itemgetter(0)
-_CONCEPT_FEATURE = {name: f"concept:{name}" for name in CONCEPTS}
-
-
-Readings = tuple[int, tuple[frozenset[str], ...], tuple[str, ...]]
+# Feature names are interned, as PreachModel interns its weights' names: a weight lookup then finds its key by
+# identity instead of comparing the characters of two copies of the name.
+_CONCEPT_FEATURE = {name: sys.intern(f"concept:{name}") for name in CONCEPTS}
 
 
 def is_term(name: str) -> bool:
@@ -403,24 +473,35 @@ def extract_with_terms(text: str, lang: str | None = None) -> dict[str, float]:
     folded), weighed from the corpus instead of listed by hand; one cached tuple lookup per token. (Stem bigrams
     added a point of leave-one-author-out recall for a third more cost per text: left out.)"""
     features, infos, index = _extract(text, lang)
-    features.update(dict.fromkeys([info[2][index] for info in infos], 1.0))
+    features.update(dict.fromkeys(map(_TERM_AT[index], infos), 1.0))
     return features
+
+
+def extract_and_terms(text: str, lang: str | None = None) -> tuple[dict[str, float], set[str]]:
+    """`extract` and, apart, the names of the text's lexical features (each 1.0 in `extract_with_terms`): what
+    routing scores with, so that the terms are summed from a set rather than copied into the features dict
+    first (preach_classifier.PreachModel.verdict)."""
+    features, infos, index = _extract(text, lang)
+    return features, set(map(_TERM_AT[index], infos))
 
 
 def _extract(text: str, lang: str | None) -> tuple[dict[str, float], list[Readings], int]:
     """The features, the readings of the folded tokens and the index of the reading used (a language, or
     ANYWHERE)."""
     lowered = text.lower()
-    folded = lowered if lowered.isascii() else normalize(lowered)
-    tokens = _TOKEN.findall(folded)
+    folded = fold(lowered)
+    tokens = folded.translate(_SEPARATORS).split() if folded.isascii() else _TOKEN.findall(folded)
     infos = list(map(token_readings, tokens))
     index = language_index(lowered, sum(map(_PACKED, infos)), lang)
     you = SECOND_PERSON_ANYWHERE if index == ANYWHERE else SECOND_PERSON[LANGUAGES[index]]
-    found_per_token = [info[1][index] for info in infos]
+    found_per_token = list(map(_CONCEPTS_AT[index], infos))
     seen: set[str] = set().union(*found_per_token)
-    features: dict[str, float] = dict.fromkeys([_CONCEPT_FEATURE[concept] for concept in seen - HELPERS], 1.0)
+    features: dict[str, float] = dict.fromkeys(map(_CONCEPT_FEATURE.__getitem__, seen - HELPERS), 1.0)
     words = set(tokens)
-    second_person = not you.isdisjoint(words)
+    # The rules test word lists against the text's few listed words (the same answers: every list is in
+    # _LISTED_WORDS), each a lookup or two rather than one per word of the text.
+    listed = words & _LISTED_WORDS
+    second_person = not you.isdisjoint(listed)
     actions = len(ACTIONS.intersection(seen))
     aimed = actions and (second_person or not AUDIENCE.isdisjoint(seen))
     if actions >= 2:
@@ -431,11 +512,12 @@ def _extract(text: str, lang: str | None) -> tuple[dict[str, float], list[Readin
         features["repeated"] = 1.0
     if second_person:
         features["second_person"] = 1.0
-    if actions:
-        for first in _CLAUSE_FIRST.findall(folded):
-            if token_readings(first)[1][index] & VERBS:
-                features["imperative"] = 1.0
-                break
+    # A clause's first word is one of the tokens, so without a verb among the text's concepts there is no
+    # imperative and the clause regex (the costliest pass) is skipped.
+    if not VERBS.isdisjoint(seen):
+        firsts = map(token_readings, chain(tokens[:1], _CLAUSE_FIRST.findall(folded)))
+        if not VERBS.isdisjoint(chain.from_iterable(map(_CONCEPTS_AT[index], firsts))):  # one C-level pass
+            features["imperative"] = 1.0
     if "?" in folded:
         features["question"] = 1.0
         # about answering or the audience, or "you" with unread messages or a community never spoken to
@@ -443,17 +525,17 @@ def _extract(text: str, lang: str | None) -> tuple[dict[str, float], list[Readin
             features["rhetorical"] = 1.0
     if "\n" in folded and len(_LIST_LINE.findall(folded)) >= 2:
         features["numbered"] = 1.0
-    if "\U0001f9f5" in text or "thread" in words or "hilo" in words or "1/" in folded:
+    if "\U0001f9f5" in text or "thread" in listed or "hilo" in listed or "1/" in folded:
         features["thread"] = 1.0
     if "#" in folded:
         features["hashtag"] = 1.0
     if (
-        not _CONTRAST_WORDS.isdisjoint(words)
+        not _CONTRAST_WORDS.isdisjoint(listed)
         or " > " in folded
-        or (not _NEGATIONS.isdisjoint(words) and _NEGATED_CONTRAST.search(folded))
+        or (not _NEGATIONS.isdisjoint(listed) and _is_negated_contrast(folded))
     ):
         features["contrast"] = 1.0
-    if not _MILLION.isdisjoint(words) or _BIG_NUMBER.search(folded):
+    if not _MILLION.isdisjoint(listed) or _is_big_number(folded):
         features["big_number"] = 1.0
     if "%" in folded:
         features["percent"] = 1.0
@@ -497,7 +579,7 @@ def _extract(text: str, lang: str | None) -> tuple[dict[str, float], list[Readin
         and "self_proclaimed_expert" not in features
     ):
         features["advice_elsewhere"] = 1.0
-    if not _CALL_WORDS.isdisjoint(words) and _call_to_action(tokens, found_per_token, words):
+    if not _CALL_WORDS.isdisjoint(listed) and _call_to_action(tokens, found_per_token, listed):
         features["call_to_action"] = 1.0
     if ("engage" in seen or "pledge" in seen) and elsewhere:
         features["engage_elsewhere"] = 1.0
@@ -513,12 +595,20 @@ def _extract(text: str, lang: str | None) -> tuple[dict[str, float], list[Readin
         features["comments_closed"] = 1.0
     lang = None if index == ANYWHERE else LANGUAGES[index]
     either_or = OR_ANYWHERE if lang is None else _OR_WORDS[lang]
-    if "question" in features and not ANSWERED.isdisjoint(seen) and not either_or.isdisjoint(words):
+    if "question" in features and not ANSWERED.isdisjoint(seen) and not either_or.isdisjoint(listed):
         features["poll"] = 1.0
     me = FIRST_PERSON_ANYWHERE if lang is None else FIRST_PERSON[lang]
-    if "reply" in seen and "nobody" in seen and not me.isdisjoint(words):
+    if "reply" in seen and "nobody" in seen and not me.isdisjoint(listed):
         features["waiting_for_answer"] = 1.0
     return features, infos, index
+
+
+def _is_negated_contrast(folded: str) -> bool:
+    return bool(("," in folded and _COMMA_NEGATION.search(folded)) or _NEGATED_ARTICLE.search(folded))
+
+
+def _is_big_number(folded: str) -> bool:
+    return bool(("000" in folded and _THOUSANDS.search(folded)) or _THOUSANDS_K.search(folded))
 
 
 def _repeats_an_action(found_per_token: list[frozenset[str]]) -> bool:
@@ -533,7 +623,7 @@ def _repeats_a_clause(folded: str) -> bool:
     return len(clauses) > len(set(clauses))
 
 
-def _call_to_action(tokens: list[str], found_per_token: list[frozenset[str]], words: set[str]) -> bool:
+def _call_to_action(tokens: list[str], found_per_token: list[frozenset[str]], words: Set[str]) -> bool:
     """A request about this very text: a demonstrative followed by a post, message or comment word, or "below"."""
     if not _BELOW.isdisjoint(words):
         return True
