@@ -6,9 +6,9 @@ plain Python, cached per text because shares, copy-pasted sermons and bios repea
 
 Two paths compute the same probability. `score(features(text))` is the plain one: one dictionary of every feature
 (concepts, shapes, stem terms), which evidence (`reasons`) and training read. Routing classifies every distinct
-text once and only needs the number, so `verdict` sums the weights of the concepts and shapes, then of the text's
-distinct stem terms kept apart in a set (PreachModel.verdict): the same sum without copying the terms into the
-dictionary first (tests/model/test_preach_fast_path.py checks the two agree on every corpus text).
+text once and only needs the number, so `verdict` sums the weights of the names the features are made from (a set
+of the text's terms and concepts, a list of its shapes: PreachModel.verdict), the same sum without building the
+dictionary (tests/model/test_preach_fast_path.py checks the two agree on every corpus text, whatever the weights).
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from pipelines.model.preach_features import (
     TERM_PREFIX,
     TRAPS,
     extract,
-    extract_and_terms,
     extract_with_terms,
     function_word_terms,
     is_term,
+    names_present,
 )
 
 MODEL_PATH = LEXICON_DIR / "preach_model.json"
@@ -78,11 +78,12 @@ class PreachModel:
 
     def verdict(self, text: str) -> tuple[float, bool]:
         """(`score(features(text))`, whether the text is a self-proclaimed expert's bio), by the fast path: every
-        feature present is worth 1.0, so the sum is the bias plus the weights of the concept and shape names plus
-        those of the distinct term names (a set deduplicates stems as the features dict does)."""
-        features, terms = extract_and_terms(text) if self.uses_terms else (extract(text), ())
-        z = sum(map(self.weights.get, chain(features, terms), repeat(0.0)), self.bias)
-        return _logistic(z), "self_proclaimed_expert" in features
+        feature present is worth 1.0, so the sum is the bias plus the weights of the names present, each once
+        (preach_features.names_present: terms, concepts and shapes, no dictionary built). The bare concept names
+        among them have no weight, nor do the terms when this model has none."""
+        names, shapes = names_present(text)
+        z = sum(map(self.weights.get, chain(names, shapes), repeat(0.0)), self.bias)
+        return _logistic(z), "self_proclaimed_expert" in shapes
 
     def reasons(self, features: dict[str, float], limit: int = EXPLAINED_FEATURES) -> list[str]:
         """The features that pushed the text toward preaching, strongest first: concepts, shapes and stems (never a

@@ -29,7 +29,6 @@ import re
 import struct
 import sys
 import threading
-from collections import Counter
 from collections.abc import Set
 from functools import cache
 from itertools import chain
@@ -162,6 +161,15 @@ DIALOGUE = frozenset({"counter", "talk", "listen", "reply"})
 BONDED = frozenset({"community", "bond", "audience"})
 # A bio's title sells courses, newsletters and talks on given days: no trap in an expert's bio.
 EXPERT_EXTRAS = frozenset({"offer", "event"})
+# The trap and elsewhere concepts that count, by whether the text speaks of an account (then OWNERS do not) and
+# whether it is an expert's bio (then EXPERT_EXTRAS do not): taken out of these small sets once, here, rather than
+# out of each text's concepts.
+_TRAPS_FOR = {
+    (account, expert): TRAPS - (OWNERS if account else frozenset()) - (EXPERT_EXTRAS if expert else frozenset())
+    for account in (False, True)
+    for expert in (False, True)
+}
+_ELSEWHERE_FOR_ACCOUNT = ELSEWHERE - OWNERS
 ADVICE = frozenset({"tips", "modal"})
 ANSWERED = frozenset({"reply", "comment"})  # advice about replies or comments is about an audience, said or not
 # "this post", "ce message", "questo post", "deste post": a request about the text itself, not a rule for others.
@@ -178,8 +186,10 @@ HELPERS = frozenset({"title", "help"})
 FEATURES = tuple(f"concept:{name}" for name in CONCEPTS if name not in HELPERS) + SHAPES
 
 _TOKEN = re.compile(r"[a-z0-9]+")
-# The same tokens of an ASCII text, 20% cheaper: every other ASCII character made a space, then a C-level split.
-_SEPARATORS = {code: code if chr(code) in "abcdefghijklmnopqrstuvwxyz0123456789" else 32 for code in range(128)}
+# The same tokens, a third cheaper: a token is ASCII, so every other character is a separator; the text is encoded
+# to ASCII with one "?" for each other character, every byte but a-z0-9 becomes a space in one table lookup, and
+# a C-level split cuts it (tests/model/test_preach_fast_path.py checks the two agree).
+_SEPARATOR_BYTES = bytes(code if chr(code) in "abcdefghijklmnopqrstuvwxyz0123456789" else 32 for code in range(256))
 # The first word of every clause after the first, in one pass: "Listen. Ask. Answer." -> ask, answer. A clause
 # opens after . , ! ? : ; ( ) or a newline, or after a dash between spaces. Written to open on one character
 # class, then look back at what it was, because the regex engine skips quickly to a pattern's possible first
@@ -328,7 +338,7 @@ def _vocabulary() -> tuple[dict[str, dict[str, frozenset[str]]], dict[str, froze
         known_concept = parts[0] in CONCEPTS or parts[0] == NOT_A_CONCEPT
         if len(parts) != 3 or not known_concept or (parts[1] not in STEMMERS and parts[1] != ANY_LANGUAGE):
             raise ValueError(f"preach_concepts.txt:{number}: expected 'concept<TAB>lang<TAB>words', got {line!r}")
-        concept, lang, words = parts
+        concept, lang, words = sys.intern(parts[0]), parts[1], parts[2]  # names found by identity: see _CONCEPT_FEATURE
         for word in _TOKEN.findall(normalize(words)):
             if concept == NOT_A_CONCEPT:
                 excluded.setdefault(lang, set()).add(word)
@@ -347,12 +357,17 @@ _NONE: frozenset[str] = frozenset()
 TERM_PREFIX = "term:"
 # Bits per language in a token's packed language score: 16, so that a text's sum reads as unsigned shorts in one
 # C-level unpack (a third of the cost of shifting and masking six fields in Python). A token adds at most 4 to a
-# field, so sums stay exact up to 16,000 tokens; past that a field's carry spills into the next (the last one's
-# is dropped), as it did at 12 bits past 1,000.
+# field, so sums stay exact up to 16,000 tokens; past that a field's carry spills into the next, as it did at 12
+# bits past 1,000.
 _FIELD = 16
 _STOPWORD_SCORE, _CONCEPT_SCORE, _LETTER_SCORE = 3, 1, 6
 ANYWHERE = len(LANGUAGES)  # index of the union reading, for a text whose language nothing tells
 _ALL_FIELDS = (1 << (_FIELD * len(LANGUAGES))) - 1
+# Above the language fields, one field per reading (each language, then ANYWHERE) counts the tokens that name an
+# action in it: summed with the rest, at no cost of its own, it tells whether three tokens name an action, without
+# which no action is said three times, so the costlier test of that (_repeats_an_action) runs on a fifth of the
+# texts instead of two thirds. Exact up to 65,535 such tokens.
+_ACTING_FIELD = len(LANGUAGES)
 _UNPACK_FIELDS = struct.Struct(f"<{len(LANGUAGES)}H").unpack
 
 
@@ -377,11 +392,25 @@ def concepts_of(token: str, lang: str) -> frozenset[str]:
     return _NONE
 
 
+# Feature names are interned, as PreachModel interns its weights' names: a weight lookup then finds its key by
+# identity instead of comparing the characters of two copies of the name.
+_CONCEPT_FEATURE = {name: sys.intern(f"concept:{name}") for name in CONCEPTS}
+_CONCEPT_NAMES = frozenset(_CONCEPT_FEATURE[name] for name in CONCEPTS if name not in HELPERS)
+_BARE_CONCEPTS = frozenset(CONCEPTS)
+# A text's names (names_present) hold its concepts' bare names beside the features' names, and routing sums the
+# weights of them all: a bare concept name must never be a feature's (shapes are the only unprefixed features).
+if _BARE_CONCEPTS & set(SHAPES):
+    raise ValueError(f"concepts named like shapes: {sorted(_BARE_CONCEPTS & set(SHAPES))}")
+
 # A token's readings, one flat tuple (flat so that a text's tokens are read by one C-level itemgetter map each,
 # not a Python loop nor two nested lookups): how much it says each language (one integer with a 16-bit field per
 # language, so a text's language is one sum over its tokens), then its concepts in each language and in their
 # union (index ANYWHERE), then its lexical feature in each language and for no language: 'term:' + its Snowball
-# stem (the token itself), so inflections share a weight.
+# stem (the token itself), so inflections share a weight. A token's concepts are kept with their feature names
+# ({'reply', 'concept:reply'}; no feature for a helper), so that a text's terms and its concepts' sets make, in
+# one set, every name it weighs (names_present): no dictionary of features is built before routing sums the
+# weights. (Names in one tuple per reading were tried too: a pointer more per token to follow, 3 us a text
+# slower once the vocabulary outgrows the processor's cache.)
 Readings = tuple[Any, ...]
 _READINGS = len(LANGUAGES) + 1  # readings per token: one per language, then ANYWHERE
 _PACKED = itemgetter(0)
@@ -391,14 +420,25 @@ MAX_CACHED_TOKENS = 1 << 17
 
 
 def _read_token(token: str) -> Readings:
-    readings = tuple(concepts_of(token, lang) for lang in LANGUAGES)
+    in_languages = tuple(concepts_of(token, lang) for lang in LANGUAGES)
+    readings = tuple(map(_with_features, (*in_languages, frozenset().union(*in_languages))))
     stems = (*(_stemmer(lang).stemWord(token) for lang in LANGUAGES), token)
     terms = tuple(sys.intern(TERM_PREFIX + stem) for stem in stems)  # see _CONCEPT_FEATURE
     score = 0
     for index, lang in enumerate(LANGUAGES):
         field = (_STOPWORD_SCORE if token in STOPWORDS[lang] else 0) + (_CONCEPT_SCORE if readings[index] else 0)
         score += field << (_FIELD * index)
-    return score, *readings, frozenset().union(*readings), *terms
+    for index, concepts in enumerate(readings):
+        if not ACTIONS.isdisjoint(concepts):
+            score += 1 << (_FIELD * (_ACTING_FIELD + index))
+    return score, *readings, *terms
+
+
+@cache
+def _with_features(concepts: frozenset[str]) -> frozenset[str]:
+    """`concepts` with their feature names, one shared set for each combination of concepts (tokens with the same
+    concepts point to the same set: less memory, and a set the processor's cache already holds)."""
+    return concepts.union(_CONCEPT_FEATURE[name] for name in concepts if name not in HELPERS)
 
 
 class _TokenCache(dict[str, Readings]):
@@ -430,21 +470,21 @@ def language_index(text: str, packed: int, hint: str | None = None) -> int:
     if not text.isascii():
         for letter in set(_LETTER.findall(text)):
             packed += _LETTER_SCORE << (_FIELD * LANGUAGES.index(LETTERS[letter]))
-    if not packed:
+    if not packed & _ALL_FIELDS:
         return ANYWHERE
     scores = _UNPACK_FIELDS((packed & _ALL_FIELDS).to_bytes(2 * len(LANGUAGES), "little"))
     return scores.index(max(scores))  # the first on a tie; some field is > 0 since packed is
 
 
 def detect_language(text: str) -> str | None:
-    tokens = _TOKEN.findall(normalize(text))
+    tokens = _tokens(normalize(text))
     index = language_index(text.lower(), sum(token_readings(token)[0] for token in tokens))
     return None if index == ANYWHERE else LANGUAGES[index]
 
 
-# Feature names are interned, as PreachModel interns its weights' names: a weight lookup then finds its key by
-# identity instead of comparing the characters of two copies of the name.
-_CONCEPT_FEATURE = {name: sys.intern(f"concept:{name}") for name in CONCEPTS}
+def _tokens(folded: str) -> list[str]:
+    """The tokens of a folded text: _TOKEN.findall(folded), a third cheaper (see _SEPARATOR_BYTES)."""
+    return folded.encode("ascii", "replace").translate(_SEPARATOR_BYTES).decode("ascii").split()
 
 
 def is_term(name: str) -> bool:
@@ -465,142 +505,154 @@ def function_word_terms() -> frozenset[str]:
 
 def extract(text: str, lang: str | None = None) -> dict[str, float]:
     """The features present in `text` (absent ones are 0): concepts as 'concept:<name>', then the shapes."""
-    return _extract(text, lang)[0]
+    names, shapes = names_present(text, lang)
+    features = dict.fromkeys(_CONCEPT_NAMES.intersection(names), 1.0)
+    features.update(dict.fromkeys(shapes, 1.0))
+    return features
 
 
 def extract_with_terms(text: str, lang: str | None = None) -> dict[str, float]:
     """`extract` plus the lexical features: 'term:<stem>' for each Snowball stem of the text's language (accent
     folded), weighed from the corpus instead of listed by hand; one cached tuple lookup per token. (Stem bigrams
     added a point of leave-one-author-out recall for a third more cost per text: left out.)"""
-    features, infos, index = _extract(text, lang)
-    features.update(dict.fromkeys(map(_TERM_AT[index], infos), 1.0))
+    names, shapes = names_present(text, lang)
+    features = dict.fromkeys(names - _BARE_CONCEPTS, 1.0)
+    features.update(dict.fromkeys(shapes, 1.0))
     return features
 
 
-def extract_and_terms(text: str, lang: str | None = None) -> tuple[dict[str, float], set[str]]:
-    """`extract` and, apart, the names of the text's lexical features (each 1.0 in `extract_with_terms`): what
-    routing scores with, so that the terms are summed from a set rather than copied into the features dict
-    first (preach_classifier.PreachModel.verdict)."""
-    features, infos, index = _extract(text, lang)
-    return features, set(map(_TERM_AT[index], infos))
-
-
-def _extract(text: str, lang: str | None) -> tuple[dict[str, float], list[Readings], int]:
-    """The features, the readings of the folded tokens and the index of the reading used (a language, or
-    ANYWHERE)."""
+def names_present(text: str, lang: str | None = None) -> tuple[set[str], list[str]]:
+    """What routing weighs (preach_classifier.PreachModel.verdict): the set of the text's terms, concept features
+    and concepts' bare names (which no weight has), and the list of its shapes, each said once. Every feature of
+    `extract_with_terms` is worth 1.0, so the sum of the weights of these names is its score's, without building
+    its dictionary."""
     lowered = text.lower()
     folded = fold(lowered)
-    tokens = folded.translate(_SEPARATORS).split() if folded.isascii() else _TOKEN.findall(folded)
+    tokens = _tokens(folded)
     infos = list(map(token_readings, tokens))
-    index = language_index(lowered, sum(map(_PACKED, infos)), lang)
+    packed = sum(map(_PACKED, infos))
+    index = language_index(lowered, packed, lang)
+    names = set(map(_TERM_AT[index], infos))
+    names.update(*map(_CONCEPTS_AT[index], infos))
+    acting = (packed >> (_FIELD * (_ACTING_FIELD + index))) & 0xFFFF
+    return names, _shapes(text, folded, tokens, infos, index, names, acting)
+
+
+def _shapes(
+    text: str, folded: str, tokens: list[str], infos: list[Readings], index: int, seen: Set[str], acting: int
+) -> list[str]:
+    """The shapes of a text, given its folded form, its tokens, their readings, the reading used (a language, or
+    ANYWHERE), the names present (its concepts' bare names are what the rules test) and how many of its tokens
+    name an action."""
+    shapes: list[str] = []
+    add = shapes.append
     you = SECOND_PERSON_ANYWHERE if index == ANYWHERE else SECOND_PERSON[LANGUAGES[index]]
-    found_per_token = list(map(_CONCEPTS_AT[index], infos))
-    seen: set[str] = set().union(*found_per_token)
-    features: dict[str, float] = dict.fromkeys(map(_CONCEPT_FEATURE.__getitem__, seen - HELPERS), 1.0)
-    words = set(tokens)
     # The rules test word lists against the text's few listed words (the same answers: every list is in
     # _LISTED_WORDS), each a lookup or two rather than one per word of the text.
-    listed = words & _LISTED_WORDS
+    listed = _LISTED_WORDS.intersection(tokens)
     second_person = not you.isdisjoint(listed)
     actions = len(ACTIONS.intersection(seen))
     aimed = actions and (second_person or not AUDIENCE.isdisjoint(seen))
     if actions >= 2:
-        features["actions_2"] = 1.0
+        add("actions_2")
     if aimed:
-        features["action_audience"] = 1.0
-    if actions and _repeats_an_action(found_per_token):
-        features["repeated"] = 1.0
+        add("action_audience")
+    if acting >= 3 and _repeats_an_action(infos, index):
+        add("repeated")
     if second_person:
-        features["second_person"] = 1.0
+        add("second_person")
     # A clause's first word is one of the tokens, so without a verb among the text's concepts there is no
-    # imperative and the clause regex (the costliest pass) is skipped.
-    if not VERBS.isdisjoint(seen):
-        firsts = map(token_readings, chain(tokens[:1], _CLAUSE_FIRST.findall(folded)))
-        if not VERBS.isdisjoint(chain.from_iterable(map(_CONCEPTS_AT[index], firsts))):  # one C-level pass
-            features["imperative"] = 1.0
-    if "?" in folded:
-        features["question"] = 1.0
+    # imperative and the clause regex (the costliest pass) is skipped; nor is it needed when the text's first word
+    # is a verb.
+    imperative = not VERBS.isdisjoint(seen) and (
+        not VERBS.isdisjoint(_CONCEPTS_AT[index](infos[0]))
+        or not VERBS.isdisjoint(  # one C-level pass
+            chain.from_iterable(map(_CONCEPTS_AT[index], map(token_readings, _CLAUSE_FIRST.findall(folded))))
+        )
+    )
+    if imperative:
+        add("imperative")
+    question = "?" in folded
+    if question:
+        add("question")
         # about answering or the audience, or "you" with unread messages or a community never spoken to
         if aimed or (second_person and ("inbox" in seen or ("nobody" in seen and not BONDED.isdisjoint(seen)))):
-            features["rhetorical"] = 1.0
+            add("rhetorical")
     if "\n" in folded and len(_LIST_LINE.findall(folded)) >= 2:
-        features["numbered"] = 1.0
+        add("numbered")
     if "\U0001f9f5" in text or "thread" in listed or "hilo" in listed or "1/" in folded:
-        features["thread"] = 1.0
+        add("thread")
     if "#" in folded:
-        features["hashtag"] = 1.0
+        add("hashtag")
     if (
         not _CONTRAST_WORDS.isdisjoint(listed)
         or " > " in folded
         or (not _NEGATIONS.isdisjoint(listed) and _is_negated_contrast(folded))
     ):
-        features["contrast"] = 1.0
+        add("contrast")
     if not _MILLION.isdisjoint(listed) or _is_big_number(folded):
-        features["big_number"] = 1.0
-    if "%" in folded:
-        features["percent"] = 1.0
-    if "/" in folded and _LINK.search(folded):
-        features["link"] = 1.0
+        add("big_number")
+    percent = "%" in folded
+    if percent:
+        add("percent")
+    link = "/" in folded and _LINK.search(folded) is not None
+    if link:
+        add("link")
     expert = "title" in seen and not EXPERT_OBJECTS.isdisjoint(seen) and "hiring" not in seen  # not a job ad
     if expert:
-        features["self_proclaimed_expert"] = 1.0
+        add("self_proclaimed_expert")
     account = not ACCOUNT.isdisjoint(seen)
-    # the contexts that say who is addressed: an account run for a town hall or a club still speaks to followers
-    context = seen - OWNERS if account else seen
-    trap = (
-        not TRAPS.isdisjoint(context - EXPERT_EXTRAS if expert else context)
-        or "percent" in features
-        or "link" in features
-    )
-    if trap:
-        features["trap_context"] = 1.0
+    if not _TRAPS_FOR[account, expert].isdisjoint(seen) or percent or link:
+        add("trap_context")
     elif aimed:
-        features["clean_sermon"] = 1.0
+        add("clean_sermon")
     if "reach" in seen and not PEOPLE_SIDE.isdisjoint(seen):
-        features["people_over_reach"] = 1.0
+        add("people_over_reach")
     if "nobody" in seen and ("reply" in seen or "listen" in seen):
-        features["unanswered"] = 1.0
+        add("unanswered")
     social = not SOCIAL_CONTEXT.isdisjoint(seen)
-    elsewhere = not ELSEWHERE.isdisjoint(context)
+    elsewhere = not (_ELSEWHERE_FOR_ACCOUNT if account else ELSEWHERE).isdisjoint(seen)
     if account and not OWNERS.isdisjoint(seen):
-        features["community_account"] = 1.0
+        add("community_account")
     if social:
-        features["social_context"] = 1.0
+        add("social_context")
     if actions:
         if elsewhere:
-            features["action_elsewhere"] = 1.0
+            add("action_elsewhere")
         elif social:
-            features["action_social"] = 1.0
+            add("action_social")
     if (
         not social
-        and ("imperative" in features or not ADVICE.isdisjoint(seen))
+        and (imperative or not ADVICE.isdisjoint(seen))
         and ANSWERED.isdisjoint(seen)
         and AUDIENCE.isdisjoint(seen)
-        and "self_proclaimed_expert" not in features
+        and not expert
     ):
-        features["advice_elsewhere"] = 1.0
-    if not _CALL_WORDS.isdisjoint(listed) and _call_to_action(tokens, found_per_token, listed):
-        features["call_to_action"] = 1.0
+        add("advice_elsewhere")
+    if not _CALL_WORDS.isdisjoint(listed) and _call_to_action(tokens, infos, index, listed):
+        add("call_to_action")
     if ("engage" in seen or "pledge" in seen) and elsewhere:
-        features["engage_elsewhere"] = 1.0
+        add("engage_elsewhere")
     if "broadcast" in seen and not DIALOGUE.isdisjoint(seen):
-        features["broadcast_vs_dialogue"] = 1.0
+        add("broadcast_vs_dialogue")
     if "nurture" in seen and not BONDED.isdisjoint(seen):
-        features["tended_community"] = 1.0
+        add("tended_community")
     if "challenge" in seen and actions:
-        features["challenge_action"] = 1.0
-    if actions and len(tokens) > len(words) and _repeats_a_clause(folded):  # cheap tests first
-        features["repeated_clause"] = 1.0
+        add("challenge_action")
+    # A repeated clause counts when some token repeats too (so not a line of emoji said twice); the clause regex
+    # goes first, as it is cheaper than a set of the tokens and rarely true.
+    if actions and _repeats_a_clause(folded) and len(tokens) > len(set(tokens)):
+        add("repeated_clause")
     if "close" in seen and "comment" in seen:
-        features["comments_closed"] = 1.0
+        add("comments_closed")
     lang = None if index == ANYWHERE else LANGUAGES[index]
     either_or = OR_ANYWHERE if lang is None else _OR_WORDS[lang]
-    if "question" in features and not ANSWERED.isdisjoint(seen) and not either_or.isdisjoint(listed):
-        features["poll"] = 1.0
+    if question and not ANSWERED.isdisjoint(seen) and not either_or.isdisjoint(listed):
+        add("poll")
     me = FIRST_PERSON_ANYWHERE if lang is None else FIRST_PERSON[lang]
     if "reply" in seen and "nobody" in seen and not me.isdisjoint(listed):
-        features["waiting_for_answer"] = 1.0
-    return features, infos, index
+        add("waiting_for_answer")
+    return shapes
 
 
 def _is_negated_contrast(folded: str) -> bool:
@@ -611,10 +663,11 @@ def _is_big_number(folded: str) -> bool:
     return bool(("000" in folded and _THOUSANDS.search(folded)) or _THOUSANDS_K.search(folded))
 
 
-def _repeats_an_action(found_per_token: list[frozenset[str]]) -> bool:
-    """One action said three times or more ("Reply. Reply. Reply.")."""
-    acting = [found & ACTIONS for found in found_per_token if found and not ACTIONS.isdisjoint(found)]
-    return len(acting) >= 3 and max(Counter(chain.from_iterable(acting)).values()) >= 3
+def _repeats_an_action(infos: list[Readings], index: int) -> bool:
+    """One action said three times or more ("Reply. Reply. Reply."): one of the actions of the text's tokens
+    (a token may have two) comes three times."""
+    acting = list(filter(ACTIONS.__contains__, chain.from_iterable(map(_CONCEPTS_AT[index], infos))))
+    return len(acting) >= 3 and max(map(acting.count, acting)) >= 3
 
 
 def _repeats_a_clause(folded: str) -> bool:
@@ -623,14 +676,15 @@ def _repeats_a_clause(folded: str) -> bool:
     return len(clauses) > len(set(clauses))
 
 
-def _call_to_action(tokens: list[str], found_per_token: list[frozenset[str]], words: Set[str]) -> bool:
+def _call_to_action(tokens: list[str], infos: list[Readings], index: int, words: Set[str]) -> bool:
     """A request about this very text: a demonstrative followed by a post, message or comment word, or "below"."""
     if not _BELOW.isdisjoint(words):
         return True
     if _DEMONSTRATIVES.isdisjoint(words):
         return False
+    concepts = _CONCEPTS_AT[index]
     for position, token in enumerate(tokens[:-1]):
-        if token in _DEMONSTRATIVES and found_per_token[position + 1] & _POST_WORDS:
+        if token in _DEMONSTRATIVES and concepts(infos[position + 1]) & _POST_WORDS:
             return True
     return False
 
