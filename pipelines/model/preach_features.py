@@ -295,6 +295,10 @@ _LETTER = re.compile(f"[{''.join(LETTERS)}]")
 SECOND_PERSON_ANYWHERE = frozenset().union(*SECOND_PERSON.values())
 FIRST_PERSON_ANYWHERE = frozenset().union(*FIRST_PERSON.values())
 OR_ANYWHERE = frozenset().union(*_OR_WORDS.values())
+# The same lists by reading index (each language, then ANYWHERE: their union), as the rules pick them.
+_SECOND_PERSON_AT = (*(SECOND_PERSON[lang] for lang in LANGUAGES), SECOND_PERSON_ANYWHERE)
+_FIRST_PERSON_AT = (*(FIRST_PERSON[lang] for lang in LANGUAGES), FIRST_PERSON_ANYWHERE)
+_OR_AT = (*(_OR_WORDS[lang] for lang in LANGUAGES), OR_ANYWHERE)
 _LISTED_WORDS = (
     SECOND_PERSON_ANYWHERE
     | FIRST_PERSON_ANYWHERE
@@ -404,9 +408,9 @@ if _BARE_CONCEPTS & set(SHAPES):
 
 # A token's readings, one flat tuple (flat so that a text's tokens are read by one C-level itemgetter map each,
 # not a Python loop nor two nested lookups): how much it says each language (one integer with a 16-bit field per
-# language, so a text's language is one sum over its tokens), then its concepts in each language and in their
-# union (index ANYWHERE), then its lexical feature in each language and for no language: 'term:' + its Snowball
-# stem (the token itself), so inflections share a weight. A token's concepts are kept with their feature names
+# language, so a text's language is one sum over its tokens), then for each language and for their union (index
+# ANYWHERE) its concepts and its lexical feature: 'term:' + its Snowball stem (for no language the token itself),
+# so inflections share a weight. A token's concepts are kept with their feature names
 # ({'reply', 'concept:reply'}; no feature for a helper), so that a text's terms and its concepts' sets make, in
 # one set, every name it weighs (names_present): no dictionary of features is built before routing sums the
 # weights. (Names in one tuple per reading were tried too: a pointer more per token to follow, 3 us a text
@@ -414,8 +418,10 @@ if _BARE_CONCEPTS & set(SHAPES):
 Readings = tuple[Any, ...]
 _READINGS = len(LANGUAGES) + 1  # readings per token: one per language, then ANYWHERE
 _PACKED = itemgetter(0)
-_CONCEPTS_AT = tuple(itemgetter(1 + index) for index in range(_READINGS))
-_TERM_AT = tuple(itemgetter(1 + _READINGS + index) for index in range(_READINGS))
+# A reading's concepts and term sit side by side, as a text reads both: one line of the processor's cache rather
+# than two for most tokens.
+_CONCEPTS_AT = tuple(itemgetter(1 + 2 * index) for index in range(_READINGS))
+_TERM_AT = tuple(itemgetter(2 + 2 * index) for index in range(_READINGS))
 MAX_CACHED_TOKENS = 1 << 17
 
 
@@ -431,7 +437,7 @@ def _read_token(token: str) -> Readings:
     for index, concepts in enumerate(readings):
         if not ACTIONS.isdisjoint(concepts):
             score += 1 << (_FIELD * (_ACTING_FIELD + index))
-    return score, *readings, *terms
+    return score, *chain.from_iterable(zip(readings, terms))
 
 
 @cache
@@ -546,11 +552,10 @@ def _shapes(
     name an action."""
     shapes: list[str] = []
     add = shapes.append
-    you = SECOND_PERSON_ANYWHERE if index == ANYWHERE else SECOND_PERSON[LANGUAGES[index]]
     # The rules test word lists against the text's few listed words (the same answers: every list is in
     # _LISTED_WORDS), each a lookup or two rather than one per word of the text.
     listed = _LISTED_WORDS.intersection(tokens)
-    second_person = not you.isdisjoint(listed)
+    second_person = not _SECOND_PERSON_AT[index].isdisjoint(listed)
     actions = len(ACTIONS.intersection(seen))
     aimed = actions and (second_person or not AUDIENCE.isdisjoint(seen))
     if actions >= 2:
@@ -645,12 +650,9 @@ def _shapes(
         add("repeated_clause")
     if "close" in seen and "comment" in seen:
         add("comments_closed")
-    lang = None if index == ANYWHERE else LANGUAGES[index]
-    either_or = OR_ANYWHERE if lang is None else _OR_WORDS[lang]
-    if question and not ANSWERED.isdisjoint(seen) and not either_or.isdisjoint(listed):
+    if question and not ANSWERED.isdisjoint(seen) and not _OR_AT[index].isdisjoint(listed):
         add("poll")
-    me = FIRST_PERSON_ANYWHERE if lang is None else FIRST_PERSON[lang]
-    if "reply" in seen and "nobody" in seen and not me.isdisjoint(listed):
+    if "reply" in seen and "nobody" in seen and not _FIRST_PERSON_AT[index].isdisjoint(listed):
         add("waiting_for_answer")
     return shapes
 

@@ -191,7 +191,7 @@ def test_packed_scores_count_the_tokens_naming_an_action_in_each_reading(texts):
         infos = list(map(pf.token_readings, pf._TOKEN.findall(normalize(text))))
         packed = sum(readings[0] for readings in infos)
         for index in range(pf._READINGS):
-            acting = sum(1 for readings in infos if pf.ACTIONS & readings[1 + index])
+            acting = sum(1 for readings in infos if pf.ACTIONS & pf._CONCEPTS_AT[index](readings))
             assert (packed >> (pf._FIELD * (pf._ACTING_FIELD + index))) & 0xFFFF == acting, text
 
 
@@ -202,5 +202,5 @@ def test_imperatives_are_those_of_the_plain_clause_openings(texts):
         tokens = pf._TOKEN.findall(folded)
         index = pf.language_index(text.lower(), sum(pf.token_readings(token)[0] for token in tokens))
         firsts = PLAIN_CLAUSE_FIRST.findall(folded)
-        plain = any(pf.VERBS & pf.token_readings(first)[1 + index] for first in firsts)
+        plain = any(pf.VERBS & pf._CONCEPTS_AT[index](pf.token_readings(first)) for first in firsts)
         assert ("imperative" in extract(text)) == plain, text
