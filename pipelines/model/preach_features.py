@@ -437,7 +437,7 @@ def _read_token(token: str) -> Readings:
     for index, concepts in enumerate(readings):
         if not ACTIONS.isdisjoint(concepts):
             score += 1 << (_FIELD * (_ACTING_FIELD + index))
-    return score, *chain.from_iterable(zip(readings, terms))
+    return score, *chain.from_iterable(zip(readings, terms, strict=True))
 
 
 @cache
