@@ -32,6 +32,7 @@ from pipelines.model.preach_features import (
     function_word_terms,
     is_term,
     names_present,
+    weights_by_present_name,
 )
 
 MODEL_PATH = LEXICON_DIR / "preach_model.json"
@@ -56,11 +57,14 @@ class PreachModel:
     threshold: float
     # Whether the weights include lexical terms (then texts are read with preach_features.extract_with_terms).
     uses_terms: bool = field(init=False, repr=False, compare=False)
+    # The same weights keyed by the names routing finds present (a concept's by its bare name): see verdict.
+    present_weights: dict[str, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Interned names, as the feature names are (preach_features._CONCEPT_FEATURE): found by identity.
         object.__setattr__(self, "weights", {sys.intern(name): weight for name, weight in self.weights.items()})
         object.__setattr__(self, "uses_terms", any(map(is_term, self.weights)))
+        object.__setattr__(self, "present_weights", weights_by_present_name(self.weights))
         unknown = {name for name in self.weights if not is_term(name)} - set(FEATURES)
         if unknown:
             raise ValueError(f"preach model has weights for unknown features: {sorted(unknown)}")
@@ -79,10 +83,10 @@ class PreachModel:
     def verdict(self, text: str) -> tuple[float, bool]:
         """(`score(features(text))`, whether the text is a self-proclaimed expert's bio), by the fast path: every
         feature present is worth 1.0, so the sum is the bias plus the weights of the names present, each once
-        (preach_features.names_present: terms, concepts and shapes, no dictionary built). The bare concept names
-        among them have no weight, nor do the terms when this model has none."""
+        (preach_features.names_present: terms, concepts and shapes, no dictionary built). The terms have no weight
+        when this model has none."""
         names, shapes = names_present(text)
-        z = sum(map(self.weights.get, chain(names, shapes), repeat(0.0)), self.bias)
+        z = sum(map(self.present_weights.get, chain(names, shapes), repeat(0.0)), self.bias)
         return _logistic(z), "self_proclaimed_expert" in shapes
 
     def reasons(self, features: dict[str, float], limit: int = EXPLAINED_FEATURES) -> list[str]:

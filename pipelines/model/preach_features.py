@@ -399,22 +399,20 @@ def concepts_of(token: str, lang: str) -> frozenset[str]:
 # Feature names are interned, as PreachModel interns its weights' names: a weight lookup then finds its key by
 # identity instead of comparing the characters of two copies of the name.
 _CONCEPT_FEATURE = {name: sys.intern(f"concept:{name}") for name in CONCEPTS}
-_CONCEPT_NAMES = frozenset(_CONCEPT_FEATURE[name] for name in CONCEPTS if name not in HELPERS)
-_BARE_CONCEPTS = frozenset(CONCEPTS)
-# A text's names (names_present) hold its concepts' bare names beside the features' names, and routing sums the
-# weights of them all: a bare concept name must never be a feature's (shapes are the only unprefixed features).
-if _BARE_CONCEPTS & set(SHAPES):
-    raise ValueError(f"concepts named like shapes: {sorted(_BARE_CONCEPTS & set(SHAPES))}")
+_FEATURED_CONCEPTS = frozenset(CONCEPTS) - HELPERS
+# A text's names (names_present) hold its concepts by their bare names, and routing weighs a concept feature by its
+# concept's (weights_by_present_name): a concept must never be named like a shape, the unprefixed features.
+if set(CONCEPTS) & set(SHAPES):
+    raise ValueError(f"concepts named like shapes: {sorted(set(CONCEPTS) & set(SHAPES))}")
 
 # A token's readings, one flat tuple (flat so that a text's tokens are read by one C-level itemgetter map each,
 # not a Python loop nor two nested lookups): how much it says each language (one integer with a 16-bit field per
 # language, so a text's language is one sum over its tokens), then for each language and for their union (index
 # ANYWHERE) its concepts and its lexical feature: 'term:' + its Snowball stem (for no language the token itself),
-# so inflections share a weight. A token's concepts are kept with their feature names
-# ({'reply', 'concept:reply'}; no feature for a helper), so that a text's terms and its concepts' sets make, in
-# one set, every name it weighs (names_present): no dictionary of features is built before routing sums the
-# weights. (Names in one tuple per reading were tried too: a pointer more per token to follow, 3 us a text
-# slower once the vocabulary outgrows the processor's cache.)
+# so inflections share a weight. A text's terms and its concepts make, in one set, every name it weighs
+# (names_present): no dictionary of features is built before routing sums the weights. (Names in one tuple per
+# reading were tried too: a pointer more per token to follow, 3 us a text slower once the vocabulary outgrows the
+# processor's cache.)
 Readings = tuple[Any, ...]
 _READINGS = len(LANGUAGES) + 1  # readings per token: one per language, then ANYWHERE
 _PACKED = itemgetter(0)
@@ -427,7 +425,7 @@ MAX_CACHED_TOKENS = 1 << 17
 
 def _read_token(token: str) -> Readings:
     in_languages = tuple(concepts_of(token, lang) for lang in LANGUAGES)
-    readings = tuple(map(_with_features, (*in_languages, frozenset().union(*in_languages))))
+    readings = (*in_languages, frozenset().union(*in_languages))
     stems = (*(_stemmer(lang).stemWord(token) for lang in LANGUAGES), token)
     terms = tuple(sys.intern(TERM_PREFIX + stem) for stem in stems)  # see _CONCEPT_FEATURE
     score = 0
@@ -438,13 +436,6 @@ def _read_token(token: str) -> Readings:
         if not ACTIONS.isdisjoint(concepts):
             score += 1 << (_FIELD * (_ACTING_FIELD + index))
     return score, *chain.from_iterable(zip(readings, terms, strict=True))
-
-
-@cache
-def _with_features(concepts: frozenset[str]) -> frozenset[str]:
-    """`concepts` with their feature names, one shared set for each combination of concepts (tokens with the same
-    concepts point to the same set: less memory, and a set the processor's cache already holds)."""
-    return concepts.union(_CONCEPT_FEATURE[name] for name in concepts if name not in HELPERS)
 
 
 class _TokenCache(dict[str, Readings]):
@@ -511,27 +502,36 @@ def function_word_terms() -> frozenset[str]:
 
 def extract(text: str, lang: str | None = None) -> dict[str, float]:
     """The features present in `text` (absent ones are 0): concepts as 'concept:<name>', then the shapes."""
-    names, shapes = names_present(text, lang)
-    features = dict.fromkeys(_CONCEPT_NAMES.intersection(names), 1.0)
-    features.update(dict.fromkeys(shapes, 1.0))
-    return features
+    return _features(*names_present(text, lang), with_terms=False)
 
 
 def extract_with_terms(text: str, lang: str | None = None) -> dict[str, float]:
     """`extract` plus the lexical features: 'term:<stem>' for each Snowball stem of the text's language (accent
     folded), weighed from the corpus instead of listed by hand; one cached tuple lookup per token. (Stem bigrams
     added a point of leave-one-author-out recall for a third more cost per text: left out.)"""
-    names, shapes = names_present(text, lang)
-    features = dict.fromkeys(names - _BARE_CONCEPTS, 1.0)
+    return _features(*names_present(text, lang), with_terms=True)
+
+
+def _features(names: set[str], shapes: list[str], with_terms: bool) -> dict[str, float]:
+    features = dict.fromkeys(map(_CONCEPT_FEATURE.__getitem__, _FEATURED_CONCEPTS.intersection(names)), 1.0)
     features.update(dict.fromkeys(shapes, 1.0))
+    if with_terms:
+        features.update(dict.fromkeys(filter(is_term, names), 1.0))
     return features
 
 
+def weights_by_present_name(weights: dict[str, float]) -> dict[str, float]:
+    """`weights` keyed as names_present names what is present: a concept's feature by the concept's bare name
+    ('reply' for 'concept:reply'), terms and shapes as they are."""
+    bare = {feature: name for name, feature in _CONCEPT_FEATURE.items()}
+    return {sys.intern(bare.get(name, name)): weight for name, weight in weights.items()}
+
+
 def names_present(text: str, lang: str | None = None) -> tuple[set[str], list[str]]:
-    """What routing weighs (preach_classifier.PreachModel.verdict): the set of the text's terms, concept features
-    and concepts' bare names (which no weight has), and the list of its shapes, each said once. Every feature of
-    `extract_with_terms` is worth 1.0, so the sum of the weights of these names is its score's, without building
-    its dictionary."""
+    """What routing weighs (preach_classifier.PreachModel.verdict): the set of the text's terms and concepts (by
+    their bare names, 'reply'; a helper concept has no feature, so no weight), and the list of its shapes, each
+    said once. Every feature of `extract_with_terms` is worth 1.0, so the sum of these names' weights (keyed by
+    weights_by_present_name) is its score's, without building its dictionary."""
     lowered = text.lower()
     folded = fold(lowered)
     tokens = _tokens(folded)
