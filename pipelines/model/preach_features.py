@@ -18,9 +18,12 @@ has any social-media object; whether a request is about this very post ("under t
 
 Every text is classified once at routing, so the cost matters (`python -m pipelines.bench.preach`, target 20 us a
 text): a token's readings in every language are computed once and cached as one flat tuple, a text's tokens are
-read by C-level maps rather than Python loops, and the regexes are spelled so that the engine can skip to where
-they may match. Each fast spelling sits beside its plain one in a comment, and tests/model/test_preach_fast_path.py
-checks that they agree over the whole corpus. The features and the shapes' rules are written once, here.
+read by C-level maps rather than Python loops, routing sums the weights of one set of the names present (terms
+and concepts) and a list of shapes without building the features dict (`names_present`), costly rules are skipped
+by cheap necessary conditions (a count of acting tokens packed with the language score, the first word before
+the clause regex), and the regexes are spelled so that the engine can skip to where they may match. Each fast
+spelling sits beside its plain one in a comment, and tests/model/test_preach_fast_path.py checks that they agree
+over the whole corpus. The features and the shapes' rules are written once, here.
 """
 
 from __future__ import annotations
