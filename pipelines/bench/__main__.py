@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         naive_command += ["--direct_num_workers", str(args.workers), "--direct_running_mode", "multi_processing"]
     rows["naive_subset"] = measure(naive_command, f"naive SlidingWindows on the first {subset_events} events")
     rows["preach"] = measure(
-        [sys.executable, "-m", "pipelines.bench.preach"], "preaching classifier, 1,056 corpus texts x 20 rounds"
+        [sys.executable, "-m", "pipelines.bench.preach"], "preaching classifier, every corpus text x 20 rounds"
     )
 
     streaming, ingest, flink = None, None, None
