@@ -23,87 +23,44 @@ and concepts) and a list of shapes without building the features dict (`names_pr
 by cheap necessary conditions (a count of acting tokens packed with the language score, the first word before
 the clause regex), and the regexes are spelled so that the engine can skip to where they may match. Each fast
 spelling sits beside its plain one in a comment, and tests/model/test_preach_fast_path.py checks that they agree
-over the whole corpus. The features and the shapes' rules are written once, here.
+over the whole corpus. The features and the shapes' rules are written once, here; how a token is read (its
+language score, concepts and stems, and their cache) is pipelines/model/preach_tokens.py's.
 """
 
 from __future__ import annotations
 
 import re
-import struct
 import sys
-import threading
 from collections.abc import Set
-from functools import cache
 from itertools import chain
-from operator import itemgetter
-from typing import Any
 
-import snowballstemmer
+from pipelines.model.lexicon import fold
+from pipelines.model.preach_tokens import (
+    ACTING_FIELD,
+    ACTIONS,
+    CONCEPTS,
+    CONCEPTS_AT,
+    FIELD,
+    LANGUAGES,
+    PACKED,
+    TERM_AT,
+    Readings,
+    is_term,
+    language_index,
+    token_readings,
+    tokens_of,
+    word_set,
+)
 
-from pipelines.model.lexicon import LEXICON_DIR, fold, normalize
+# Read here by other modules and tests, as before the token reading moved to preach_tokens.py.
+from pipelines.model.preach_tokens import TERM_PREFIX as TERM_PREFIX
+from pipelines.model.preach_tokens import clear_token_cache as clear_token_cache
+from pipelines.model.preach_tokens import detect_language as detect_language
+from pipelines.model.preach_tokens import function_word_terms as function_word_terms
 
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-STEMMERS = {"en": "english", "fr": "french", "es": "spanish", "de": "german", "pt": "portuguese", "it": "italian"}
-ANY_LANGUAGE = "*"
-NOT_A_CONCEPT = "-"
-MIN_ROOT = 5  # a stem or seed this long also matches as a prefix (inflections, compounds, clitics)
-
-ACTIONS = frozenset({"engage", "reply", "comment", "talk", "ask", "listen", "greet"})
 VERBS = ACTIONS - {"engage"}  # "Engagement ..." opens many a sentence without telling anyone to do anything
 AUDIENCE = frozenset({"community", "audience", "people", "bond"})
 EXPERT_OBJECTS = frozenset({"platform", "social", "community", "audience", "engage", "talk", "bond"})
-CONCEPTS = (
-    "engage",
-    "reply",
-    "comment",
-    "talk",
-    "ask",
-    "listen",
-    "community",
-    "bond",
-    "audience",
-    "people",
-    "reach",
-    "broadcast",
-    "social",
-    "platform",
-    "growth",
-    "title",
-    "help",
-    "tips",
-    "modal",
-    "wedding",
-    "military",
-    "workplace",
-    "metric",
-    "service",
-    "thanks",
-    "offer",
-    "publish",
-    "inbox",
-    "host",
-    "nobody",
-    "everyone",
-    "please",
-    "event",
-    "school",
-    "civic",
-    "moderation",
-    "sport",
-    "household",
-    "pledge",
-    "greet",
-    "counter",
-    "account",
-    "nurture",
-    "challenge",
-    "close",
-    "hiring",
-)
 SHAPES = (
     "actions_2",  # two different actions (answer and ask, comment and listen...)
     "action_audience",  # an action aimed at people: the core of a sermon
@@ -176,10 +133,10 @@ _ELSEWHERE_FOR_ACCOUNT = ELSEWHERE - OWNERS
 ADVICE = frozenset({"tips", "modal"})
 ANSWERED = frozenset({"reply", "comment"})  # advice about replies or comments is about an audience, said or not
 # "this post", "ce message", "questo post", "deste post": a request about the text itself, not a rule for others.
-_DEMONSTRATIVES = _words(
+_DEMONSTRATIVES = word_set(
     "this ce cet cette ceci este esta estos deste desta neste nesta dieser diesen diesem dieses questo questa"
 )
-_BELOW = _words("below dessous abajo unten abaixo sotto")
+_BELOW = word_set("below dessous abajo unten abaixo sotto")
 _POST_WORDS = frozenset({"publish", "inbox", "comment"})
 _CALL_WORDS = _DEMONSTRATIVES | _BELOW
 PEOPLE_SIDE = frozenset({"people", "audience", "bond", "talk", "listen", "nobody"})
@@ -188,11 +145,6 @@ PEOPLE_SIDE = frozenset({"people", "audience", "bond", "talk", "listen", "nobody
 HELPERS = frozenset({"title", "help"})
 FEATURES = tuple(f"concept:{name}" for name in CONCEPTS if name not in HELPERS) + SHAPES
 
-_TOKEN = re.compile(r"[a-z0-9]+")
-# The same tokens, a third cheaper: a token is ASCII, so every other character is a separator; the text is encoded
-# to ASCII with one "?" for each other character, every byte but a-z0-9 becomes a space in one table lookup, and
-# a C-level split cuts it (tests/model/test_preach_fast_path.py checks the two agree).
-_SEPARATOR_BYTES = bytes(code if chr(code) in "abcdefghijklmnopqrstuvwxyz0123456789" else 32 for code in range(256))
 # The first word of every clause after the first, in one pass: "Listen. Ask. Answer." -> ask, answer. A clause
 # opens after . , ! ? : ; ( ) or a newline, or after a dash between spaces. Written to open on one character
 # class, then look back at what it was, because the regex engine skips quickly to a pattern's possible first
@@ -209,9 +161,9 @@ _LIST_LINE = re.compile(r"^\s*(?:\d{1,2}\s?[.)/]|[\u2022\u2713\u2714\u2705\u274c
 # branches at every character (tests/model/test_preach_fast_path.py checks the spellings agree).
 _THOUSANDS = re.compile(r"\d(?:[.,\s]?000)+\b")
 _THOUSANDS_K = re.compile(r"k(?:(?<=\dk)|(?<=\d\sk))\b")
-_MILLION = _words("million millions millionen milione milioni millon millones milhao milhoes")
+_MILLION = word_set("million millions millionen milione milioni millon millones milhao milhoes")
 # Slogans set one thing against another: "a conversation, not a broadcast", "Replies > reach", "instead of".
-_CONTRAST_WORDS = _words(
+_CONTRAST_WORDS = word_set(
     "statt anstatt sondern sino bensi instead plutot invece vez versus vs rather prefer prefiero prefiro"
     " preferisco prefere lieber meglio mieux less moins menos meno weniger"
 )
@@ -229,72 +181,30 @@ _NEGATED_ARTICLE = re.compile(
 _CLAUSE = re.compile(r"[^.!?\n\s][^.!?\n]*")  # a clause, from its first visible character
 _LINK = re.compile(r"https?://|www\.|\.(?:com|io|ly|fr|es|de|it|br)/")
 FIRST_PERSON = {
-    "en": _words("i me my mine im ive"),
-    "fr": _words("je j me moi mon ma mes m"),
-    "es": _words("yo me mi mis"),
-    "de": _words("ich mir mich mein meine meinen meinem meiner"),
-    "pt": _words("eu me meu minha meus minhas"),
-    "it": _words("io mi mio mia miei mie"),
+    "en": word_set("i me my mine im ive"),
+    "fr": word_set("je j me moi mon ma mes m"),
+    "es": word_set("yo me mi mis"),
+    "de": word_set("ich mir mich mein meine meinen meinem meiner"),
+    "pt": word_set("eu me meu minha meus minhas"),
+    "it": word_set("io mi mio mia miei mie"),
 }
 # "or" of a choice question ("moutarde ou bordeaux ?"); per language, since Portuguese "o" is an article.
-_OR_WORDS = {"en": _words("or"), "fr": _words("ou"), "es": _words("o u"), "de": _words("oder"), "pt": _words("ou")}
-_OR_WORDS["it"] = _words("o oppure")
+_OR_WORDS = {
+    "en": word_set("or"),
+    "fr": word_set("ou"),
+    "es": word_set("o u"),
+    "de": word_set("oder"),
+    "pt": word_set("ou"),
+    "it": word_set("o oppure"),
+}
 SECOND_PERSON = {
-    "en": _words("you your yours yourself ya"),
-    "fr": _words("vous votre vos tu ton ta tes te toi"),
-    "es": _words("tu tus te ti usted ustedes vuestro vuestra vuestros os"),
-    "de": _words("du dein deine deinen deiner dich dir sie ihr ihre ihren euch eure euer"),
-    "pt": _words("voce voces seu sua seus suas te ti teu tua"),
-    "it": _words("tu tuo tua tuoi tue ti voi vostro vostra vi lei"),
+    "en": word_set("you your yours yourself ya"),
+    "fr": word_set("vous votre vos tu ton ta tes te toi"),
+    "es": word_set("tu tus te ti usted ustedes vuestro vuestra vuestros os"),
+    "de": word_set("du dein deine deinen deiner dich dir sie ihr ihre ihren euch eure euer"),
+    "pt": word_set("voce voces seu sua seus suas te ti teu tua"),
+    "it": word_set("tu tuo tua tuoi tue ti voi vostro vostra vi lei"),
 }
-# Words frequent in one language and rare in the others, and letters only some languages write: enough to
-# pick the stemmer of a short text (the event's `lang` is optional and often absent).
-_COMMON_WORDS = {
-    "en": _words(
-        "the and you your to of is it for that with are be this on if what why when how they them my i was just"
-        " don every never it's its have has had not but from at by or we our he she his her will would can"
-        " there their than then so do does did about into only also one all no yes"
-    ),
-    "fr": _words(
-        "le les et vous votre vos des une est pas pour qui avec ce au aux je ne sur mais ou ils elle leur"
-        " tous chaque nous dans ca cette aussi tres du sont etre avoir fait faire plus comme sans tout toute"
-        " ont mon ma mes ses son sa quand alors donc encore apres avant ici quoi rien"
-    ),
-    "es": _words(
-        "el los las y tus es una con para sus del al si como pero cuando alguien muy hay yo este"
-        " esta nadie cada ya les lo ser estar tiene tienes sin sobre entre tambien porque donde hasta nos"
-        " fue era son mas eso esto ese"
-    ),
-    "de": _words(
-        "der die das und du dein deine ist nicht mit ein eine zu sie ihr den dem auf ich wenn nie warum dir dich"
-        " wie hast bist auch noch jeden jede allen nur schon aber oder mein meine sind wird werden hat haben"
-        " von fur bei nach aus uber einen einem einer sich es im ist wir uns kein keine dann"
-    ),
-    "pt": _words(
-        "os voce seu sua com para um uma nao do da em no na mais eu ela eles todos quando so dos das pra"
-        " pro tem isso esse essa ja muito quem depois deles seus suas nos nas ao aos pelo pela sao foi ser"
-        " ter tambem sem sobre ate mesmo vai aqui"
-    ),
-    "it": _words(
-        "il lo gli tuo tua che per non del della sono di ai loro tutti anche mai piu chi cosa nel ho hai"
-        " questo questa perche qualcuno ogni alla dei delle sul fai sei suoi sue nei negli degli dalla"
-        " dal alle sulla essere fare hanno siamo ci ne gia sempre dopo molto"
-    ),
-}
-# Only the words of one language tell anything: a word common to two is dropped from both.
-STOPWORDS = {
-    lang: words - frozenset().union(*(other for name, other in _COMMON_WORDS.items() if name != lang))
-    for lang, words in _COMMON_WORDS.items()
-}
-LETTERS = {
-    **dict.fromkeys("\u00df\u00e4\u00f6\u00fc", "de"),
-    **dict.fromkeys("\u00f1\u00bf\u00a1", "es"),
-    **dict.fromkeys("\u00e3\u00f5", "pt"),
-    **dict.fromkeys("\u00f2\u00ec", "it"),
-    **dict.fromkeys("\u0153\u00ee", "fr"),  # not \u00ea: Portuguese writes it as often (voc\u00ea)
-}
-LANGUAGES = tuple(STEMMERS)
-_LETTER = re.compile(f"[{''.join(LETTERS)}]")
 SECOND_PERSON_ANYWHERE = frozenset().union(*SECOND_PERSON.values())
 FIRST_PERSON_ANYWHERE = frozenset().union(*FIRST_PERSON.values())
 OR_ANYWHERE = frozenset().union(*_OR_WORDS.values())
@@ -314,91 +224,6 @@ _LISTED_WORDS = (
 )
 
 
-_STEMMERS = threading.local()
-
-
-def _stemmer(lang: str) -> snowballstemmer.stemmer:
-    """This thread's stemmer for `lang`. A Snowball stemmer keeps the word it works on in the object, so one shared
-    by two threads (a Beam SDK worker runs bundles on several) mixes their words up: seen on Flink as an
-    IndexError inside GermanStemmer that failed the job."""
-    stemmers: dict[str, snowballstemmer.stemmer] | None = getattr(_STEMMERS, "by_lang", None)
-    if stemmers is None:
-        stemmers = _STEMMERS.by_lang = {}
-    stemmer = stemmers.get(lang)
-    if stemmer is None:
-        stemmer = stemmers[lang] = snowballstemmer.stemmer(STEMMERS[lang])
-    return stemmer
-
-
-@cache
-def _vocabulary() -> tuple[dict[str, dict[str, frozenset[str]]], dict[str, frozenset[str]], dict[str, set[str]]]:
-    """Per language, stem or root -> concepts; the language-free words (platform names); per language, the
-    words that are no concept there."""
-    per_lang: dict[str, dict[str, set[str]]] = {lang: {} for lang in LANGUAGES}
-    anywhere: dict[str, set[str]] = {}
-    excluded: dict[str, set[str]] = {}
-    path = LEXICON_DIR / "preach_concepts.txt"
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.split("\t")
-        known_concept = parts[0] in CONCEPTS or parts[0] == NOT_A_CONCEPT
-        if len(parts) != 3 or not known_concept or (parts[1] not in STEMMERS and parts[1] != ANY_LANGUAGE):
-            raise ValueError(f"preach_concepts.txt:{number}: expected 'concept<TAB>lang<TAB>words', got {line!r}")
-        concept, lang, words = sys.intern(parts[0]), parts[1], parts[2]  # names found by identity: see _CONCEPT_FEATURE
-        for word in _TOKEN.findall(normalize(words)):
-            if concept == NOT_A_CONCEPT:
-                excluded.setdefault(lang, set()).add(word)
-            elif lang == ANY_LANGUAGE:
-                anywhere.setdefault(word, set()).add(concept)
-            else:
-                table = per_lang[lang]
-                table.setdefault(_stemmer(lang).stemWord(word), set()).add(concept)
-                if len(word) >= MIN_ROOT:
-                    table.setdefault(word, set()).add(concept)  # the seed itself prefixes compounds and hashtags
-    frozen = {lang: {key: frozenset(value) for key, value in table.items()} for lang, table in per_lang.items()}
-    return frozen, {key: frozenset(value) for key, value in anywhere.items()}, excluded
-
-
-_NONE: frozenset[str] = frozenset()
-TERM_PREFIX = "term:"
-# Bits per language in a token's packed language score: 16, so that a text's sum reads as unsigned shorts in one
-# C-level unpack (a third of the cost of shifting and masking six fields in Python). A token adds at most 4 to a
-# field, so sums stay exact up to 16,000 tokens; past that a field's carry spills into the next, as it did at 12
-# bits past 1,000.
-_FIELD = 16
-_STOPWORD_SCORE, _CONCEPT_SCORE, _LETTER_SCORE = 3, 1, 6
-ANYWHERE = len(LANGUAGES)  # index of the union reading, for a text whose language nothing tells
-_ALL_FIELDS = (1 << (_FIELD * len(LANGUAGES))) - 1
-# Above the language fields, one field per reading (each language, then ANYWHERE) counts the tokens that name an
-# action in it: summed with the rest, at no cost of its own, it tells whether three tokens name an action, without
-# which no action is said three times, so the costlier test of that (_repeats_an_action) runs on a fifth of the
-# texts instead of two thirds. Exact up to 65,535 such tokens.
-_ACTING_FIELD = len(LANGUAGES)
-_UNPACK_FIELDS = struct.Struct(f"<{len(LANGUAGES)}H").unpack
-
-
-def concepts_of(token: str, lang: str) -> frozenset[str]:
-    """The concepts of one folded token read in `lang`: its stem, else the longest known root it starts with."""
-    per_lang, anywhere, excluded = _vocabulary()
-    found = anywhere.get(token)
-    if found is not None:
-        return found
-    if token in excluded.get(lang, ()):
-        return _NONE
-    table = per_lang[lang]
-    stem = _stemmer(lang).stemWord(token)
-    found = table.get(stem)
-    if found is not None:
-        return found
-    for word in (stem, token):
-        for end in range(len(word) - 1, MIN_ROOT - 1, -1):
-            found = table.get(word[:end])
-            if found is not None:
-                return found
-    return _NONE
-
-
 # Feature names are interned, as PreachModel interns its weights' names: a weight lookup then finds its key by
 # identity instead of comparing the characters of two copies of the name.
 _CONCEPT_FEATURE = {name: sys.intern(f"concept:{name}") for name in CONCEPTS}
@@ -407,100 +232,6 @@ _FEATURED_CONCEPTS = frozenset(CONCEPTS) - HELPERS
 # concept's (weights_by_present_name): a concept must never be named like a shape, the unprefixed features.
 if set(CONCEPTS) & set(SHAPES):
     raise ValueError(f"concepts named like shapes: {sorted(set(CONCEPTS) & set(SHAPES))}")
-
-# A token's readings, one flat tuple (flat so that a text's tokens are read by one C-level itemgetter map each,
-# not a Python loop nor two nested lookups): how much it says each language (one integer with a 16-bit field per
-# language, so a text's language is one sum over its tokens), then for each language and for their union (index
-# ANYWHERE) its concepts and its lexical feature: 'term:' + its Snowball stem (for no language the token itself),
-# so inflections share a weight. A text's terms and its concepts make, in one set, every name it weighs
-# (names_present): no dictionary of features is built before routing sums the weights. (Names in one tuple per
-# reading were tried too: a pointer more per token to follow, 3 us a text slower once the vocabulary outgrows the
-# processor's cache.)
-Readings = tuple[Any, ...]
-_READINGS = len(LANGUAGES) + 1  # readings per token: one per language, then ANYWHERE
-_PACKED = itemgetter(0)
-# A reading's concepts and term sit side by side, as a text reads both: one line of the processor's cache rather
-# than two for most tokens.
-_CONCEPTS_AT = tuple(itemgetter(1 + 2 * index) for index in range(_READINGS))
-_TERM_AT = tuple(itemgetter(2 + 2 * index) for index in range(_READINGS))
-MAX_CACHED_TOKENS = 1 << 17
-
-
-def _read_token(token: str) -> Readings:
-    in_languages = tuple(concepts_of(token, lang) for lang in LANGUAGES)
-    readings = (*in_languages, frozenset().union(*in_languages))
-    stems = (*(_stemmer(lang).stemWord(token) for lang in LANGUAGES), token)
-    terms = tuple(sys.intern(TERM_PREFIX + stem) for stem in stems)  # see _CONCEPT_FEATURE
-    score = 0
-    for index, lang in enumerate(LANGUAGES):
-        field = (_STOPWORD_SCORE if token in STOPWORDS[lang] else 0) + (_CONCEPT_SCORE if readings[index] else 0)
-        score += field << (_FIELD * index)
-    for index, concepts in enumerate(readings):
-        if not ACTIONS.isdisjoint(concepts):
-            score += 1 << (_FIELD * (_ACTING_FIELD + index))
-    return score, *chain.from_iterable(zip(readings, terms, strict=True))
-
-
-class _TokenCache(dict[str, Readings]):
-    """token -> its readings, computed on first sight (stemming in six languages costs about 0.1 ms a token).
-
-    A plain dict read through its own __getitem__ in a C-level map: 40% cheaper per token than an lru_cache, whose
-    every hit relinks its recency list. Bounded like one: past MAX_CACHED_TOKENS distinct tokens it starts over
-    (a stream's vocabulary of hashtags, names and typos never ends), which costs one cold pass over the
-    vocabulary still in use. Dict reads and writes are atomic under the GIL, so the threads of a Beam worker can
-    share it (two may both read a new token: the same readings are stored twice)."""
-
-    def __missing__(self, token: str) -> Readings:
-        if len(self) >= MAX_CACHED_TOKENS:
-            self.clear()
-        readings = self[token] = _read_token(token)
-        return readings
-
-
-_TOKENS = _TokenCache()
-token_readings = _TOKENS.__getitem__
-clear_token_cache = _TOKENS.clear
-
-
-def language_index(text: str, packed: int, hint: str | None = None) -> int:
-    """Which reading to use: the event's own `lang` when we stem it, else the language whose own common words,
-    concepts and letters the text holds most (the first on a tie); ANYWHERE when nothing tells."""
-    if hint and hint[:2].lower() in STEMMERS:
-        return LANGUAGES.index(hint[:2].lower())
-    if not text.isascii():
-        for letter in set(_LETTER.findall(text)):
-            packed += _LETTER_SCORE << (_FIELD * LANGUAGES.index(LETTERS[letter]))
-    if not packed & _ALL_FIELDS:
-        return ANYWHERE
-    scores = _UNPACK_FIELDS((packed & _ALL_FIELDS).to_bytes(2 * len(LANGUAGES), "little"))
-    return scores.index(max(scores))  # the first on a tie; some field is > 0 since packed is
-
-
-def detect_language(text: str) -> str | None:
-    tokens = _tokens(normalize(text))
-    index = language_index(text.lower(), sum(token_readings(token)[0] for token in tokens))
-    return None if index == ANYWHERE else LANGUAGES[index]
-
-
-def _tokens(folded: str) -> list[str]:
-    """The tokens of a folded text: _TOKEN.findall(folded), a third cheaper (see _SEPARATOR_BYTES)."""
-    return folded.encode("ascii", "replace").translate(_SEPARATOR_BYTES).decode("ascii").split()
-
-
-def is_term(name: str) -> bool:
-    return name.startswith(TERM_PREFIX)
-
-
-@cache
-def function_word_terms() -> frozenset[str]:
-    """The terms of each language's common words ("la", "ist", "is"): they weigh in the score like any stem, but
-    say nothing to a reader, so evidence never names them."""
-    return frozenset(
-        TERM_PREFIX + stem
-        for lang, words in _COMMON_WORDS.items()
-        for word in words
-        for stem in (word, _stemmer(lang).stemWord(word))
-    )
 
 
 def extract(text: str, lang: str | None = None) -> dict[str, float]:
@@ -537,13 +268,13 @@ def names_present(text: str, lang: str | None = None) -> tuple[set[str], list[st
     weights_by_present_name) is its score's, without building its dictionary."""
     lowered = text.lower()
     folded = fold(lowered)
-    tokens = _tokens(folded)
+    tokens = tokens_of(folded)
     infos = list(map(token_readings, tokens))
-    packed = sum(map(_PACKED, infos))
+    packed = sum(map(PACKED, infos))
     index = language_index(lowered, packed, lang)
-    names = set(map(_TERM_AT[index], infos))
-    names.update(*map(_CONCEPTS_AT[index], infos))
-    acting = (packed >> (_FIELD * (_ACTING_FIELD + index))) & 0xFFFF
+    names = set(map(TERM_AT[index], infos))
+    names.update(*map(CONCEPTS_AT[index], infos))
+    acting = (packed >> (FIELD * (ACTING_FIELD + index))) & 0xFFFF
     return names, _shapes(text, folded, tokens, infos, index, names, acting)
 
 
@@ -573,9 +304,9 @@ def _shapes(
     # imperative and the clause regex (the costliest pass) is skipped; nor is it needed when the text's first word
     # is a verb.
     imperative = not VERBS.isdisjoint(seen) and (
-        not VERBS.isdisjoint(_CONCEPTS_AT[index](infos[0]))
+        not VERBS.isdisjoint(CONCEPTS_AT[index](infos[0]))
         or not VERBS.isdisjoint(  # one C-level pass
-            chain.from_iterable(map(_CONCEPTS_AT[index], map(token_readings, _CLAUSE_FIRST.findall(folded))))
+            chain.from_iterable(map(CONCEPTS_AT[index], map(token_readings, _CLAUSE_FIRST.findall(folded))))
         )
     )
     if imperative:
@@ -671,7 +402,7 @@ def _is_big_number(folded: str) -> bool:
 def _repeats_an_action(infos: list[Readings], index: int) -> bool:
     """One action said three times or more ("Reply. Reply. Reply."): one of the actions of the text's tokens
     (a token may have two) comes three times."""
-    acting = list(filter(ACTIONS.__contains__, chain.from_iterable(map(_CONCEPTS_AT[index], infos))))
+    acting = list(filter(ACTIONS.__contains__, chain.from_iterable(map(CONCEPTS_AT[index], infos))))
     return len(acting) >= 3 and max(map(acting.count, acting)) >= 3
 
 
@@ -687,7 +418,7 @@ def _call_to_action(tokens: list[str], infos: list[Readings], index: int, words:
         return True
     if _DEMONSTRATIVES.isdisjoint(words):
         return False
-    concepts = _CONCEPTS_AT[index]
+    concepts = CONCEPTS_AT[index]
     for position, token in enumerate(tokens[:-1]):
         if token in _DEMONSTRATIVES and concepts(infos[position + 1]) & _POST_WORDS:
             return True

@@ -14,6 +14,7 @@ import pytest
 
 from pipelines.model import lexicon
 from pipelines.model import preach_features as pf
+from pipelines.model import preach_tokens as pt
 from pipelines.model.lexicon import fold, normalize
 from pipelines.model.preach_classifier import PreachModel, model, verdict
 from pipelines.model.preach_corpus import load
@@ -129,7 +130,7 @@ def test_the_names_routing_weighs_are_the_features_by_present_name(texts):
 
 def test_clause_openings_are_those_of_the_plain_pattern(folded):
     for text in folded:
-        fast = set(pf._TOKEN.findall(text)[:1] + pf._CLAUSE_FIRST.findall(text))
+        fast = set(pt._TOKEN.findall(text)[:1] + pf._CLAUSE_FIRST.findall(text))
         assert fast == set(PLAIN_CLAUSE_FIRST.findall(text)), text
 
 
@@ -154,23 +155,23 @@ def test_folding_is_the_plain_table_for_every_character_and_text(texts):
 
 def test_language_is_the_first_largest_field(texts):
     for text in texts:
-        packed = sum(pf.token_readings(token)[0] for token in pf._TOKEN.findall(normalize(text)))
-        fields = [(packed >> (pf._FIELD * index)) & ((1 << pf._FIELD) - 1) for index in range(len(pf.LANGUAGES))]
-        expected = pf.ANYWHERE if not packed else fields.index(max(fields))
+        packed = sum(pt.token_readings(token)[0] for token in pt._TOKEN.findall(normalize(text)))
+        fields = [(packed >> (pt.FIELD * index)) & ((1 << pt.FIELD) - 1) for index in range(len(pt.LANGUAGES))]
+        expected = pt.ANYWHERE if not packed else fields.index(max(fields))
         if text.isascii():  # letters only add to non-ASCII texts
-            assert pf.language_index(text.lower(), packed) == expected, text
+            assert pt.language_index(text.lower(), packed) == expected, text
 
 
 def test_the_token_cache_stays_bounded_and_right(monkeypatch):
-    monkeypatch.setattr(pf, "MAX_CACHED_TOKENS", 50)
-    pf.clear_token_cache()
+    monkeypatch.setattr(pt, "MAX_CACHED_TOKENS", 50)
+    pt.clear_token_cache()
     try:
-        expected = {token: pf._read_token(token) for token in (f"reply{n}" for n in range(120))}
+        expected = {token: pt._read_token(token) for token in (f"reply{n}" for n in range(120))}
         for token, readings in expected.items():
-            assert pf.token_readings(token) == readings
-            assert len(pf._TOKENS) <= 50
+            assert pt.token_readings(token) == readings
+            assert len(pt._TOKENS) <= 50
     finally:
-        pf.clear_token_cache()
+        pt.clear_token_cache()
 
 
 def test_names_are_interned_so_weights_are_found_by_identity(texts):
@@ -183,25 +184,25 @@ def test_names_are_interned_so_weights_are_found_by_identity(texts):
 def test_texts_split_into_the_tokens_of_the_pattern(folded):
     every_character = "".join(map(chr, range(0x3000))) * 2 + " abc9 x_y a-b'c \U0001f525x\U0001f525 \u00e9t\u00e9"
     for text in [every_character, *folded]:
-        assert pf._tokens(text) == pf._TOKEN.findall(text), text
+        assert pt.tokens_of(text) == pt._TOKEN.findall(text), text
 
 
 def test_packed_scores_count_the_tokens_naming_an_action_in_each_reading(texts):
-    # the count that spares most texts the test of one action said three times (preach_features._ACTING_FIELD)
+    # the count that spares most texts the test of one action said three times (preach_tokens.ACTING_FIELD)
     for text in texts:
-        infos = list(map(pf.token_readings, pf._TOKEN.findall(normalize(text))))
+        infos = list(map(pt.token_readings, pt._TOKEN.findall(normalize(text))))
         packed = sum(readings[0] for readings in infos)
-        for index in range(pf._READINGS):
-            acting = sum(1 for readings in infos if pf.ACTIONS & pf._CONCEPTS_AT[index](readings))
-            assert (packed >> (pf._FIELD * (pf._ACTING_FIELD + index))) & 0xFFFF == acting, text
+        for index in range(pt._READINGS):
+            acting = sum(1 for readings in infos if pt.ACTIONS & pt.CONCEPTS_AT[index](readings))
+            assert (packed >> (pt.FIELD * (pt.ACTING_FIELD + index))) & 0xFFFF == acting, text
 
 
 def test_imperatives_are_those_of_the_plain_clause_openings(texts):
     # the first word is tried before the clause regex runs; the plain rule reads every clause's first word
     for text in texts:
         folded = normalize(text)
-        tokens = pf._TOKEN.findall(folded)
-        index = pf.language_index(text.lower(), sum(pf.token_readings(token)[0] for token in tokens))
+        tokens = pt._TOKEN.findall(folded)
+        index = pt.language_index(text.lower(), sum(pt.token_readings(token)[0] for token in tokens))
         firsts = PLAIN_CLAUSE_FIRST.findall(folded)
-        plain = any(pf.VERBS & pf._CONCEPTS_AT[index](pf.token_readings(first)) for first in firsts)
+        plain = any(pf.VERBS & pt.CONCEPTS_AT[index](pt.token_readings(first)) for first in firsts)
         assert ("imperative" in extract(text)) == plain, text

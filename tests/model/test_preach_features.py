@@ -1,10 +1,8 @@
 import pytest
 
-from pipelines.model import preach_features as pf
 from pipelines.model.lexicon import normalize
 from pipelines.model.preach_features import (
     FEATURES,
-    detect_language,
     extract,
     extract_with_terms,
     is_self_proclaimed_expert,
@@ -38,23 +36,6 @@ def test_a_word_common_to_two_languages_only_counts_where_it_means_it():
     # French "comment" is "how"; in English it is a comment.
     assert "comment" not in concepts("Comment faire son levain maison : farine, eau et patience.")
     assert "comment" in concepts("Leave a comment on every post, it is the best habit.")
-
-
-@pytest.mark.parametrize(
-    ("text", "lang"),
-    [
-        ("Répondez à chaque commentaire, c'est la base pour vous", "fr"),
-        ("Wenn du nie antwortest, warum sollte dir jemand folgen?", "de"),
-        ("La atención se alquila y la confianza se gana en las respuestas", "es"),
-        ("Perché qualcuno dovrebbe seguirti se non rispondi mai?", "it"),
-        ("Por que alguém seguiria você se você nunca responde?", "pt"),
-        ("Why would anyone follow you if you never answer them?", "en"),
-        ("Reply. Reply. Reply.", "en"),  # no common word: the language whose concepts it holds
-        ("Ok 🙏🙏", None),  # nothing tells: every language's reading is used
-    ],
-)
-def test_language_is_told_by_its_own_common_words(text, lang):
-    assert detect_language(text) == lang
 
 
 def test_advice_shapes():
@@ -123,51 +104,6 @@ def test_features_are_known_names_and_a_title_alone_is_no_feature():
 
 def test_folding_strips_latin_accents_and_keeps_emoji():
     assert normalize("Répondez À Vos Abonnés 🙏 Straße") == "repondez a vos abonnes 🙏 strasse"
-
-
-def test_a_bad_concepts_line_is_one_clear_error(tmp_path, monkeypatch):
-    (tmp_path / "preach_concepts.txt").write_text("reply\txx\tanswer\n", encoding="utf-8")
-    monkeypatch.setattr(pf, "LEXICON_DIR", tmp_path)
-    pf._vocabulary.cache_clear()
-    try:
-        with pytest.raises(ValueError, match=r"^preach_concepts.txt:1: expected 'concept<TAB>lang<TAB>words'"):
-            pf._vocabulary()
-    finally:
-        pf._vocabulary.cache_clear()
-
-
-def test_stemming_from_many_threads_gives_each_thread_its_own_words():
-    """A Beam SDK worker classifies on several threads at once; a shared Snowball stemmer mixed their words up."""
-    import sys
-    import threading
-
-    words = [
-        f"{root}{suffix}"
-        for root in ("gemeinschaft", "austausch", "verbindung", "antwort")
-        for suffix in ("", "en", "ungen", "lichkeiten", "s", "er", "ern")
-    ] * 300
-    expected = [pf.concepts_of(word, "de") for word in words]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible
-    failures: list[BaseException] = []
-    results: list[list[frozenset[str]]] = []
-
-    def work() -> None:
-        try:
-            results.append([pf.concepts_of(word, "de") for word in words])
-        except BaseException as error:  # what the shared stemmer raised: IndexError
-            failures.append(error)
-
-    try:
-        threads = [threading.Thread(target=work) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        sys.setswitchinterval(interval)
-    assert failures == []
-    assert all(result == expected for result in results)
 
 
 # Context features added after the first blind evaluation: who is addressed, and about what. The texts below are
