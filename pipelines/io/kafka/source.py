@@ -205,7 +205,9 @@ class ReadPartitionFn(beam.DoFn):
         self._broker_errors = beam.metrics.Metrics.counter(NAMESPACE, "kafka_broker_errors")
 
     def teardown(self) -> None:
-        for consumer in getattr(self, "_consumers", {}).values():
+        # A copy: on shutdown the runner may tear down while a bundle still opens a consumer in another thread
+        # (seen in CI as "dictionary changed size during iteration" from this loop).
+        for consumer in list(getattr(self, "_consumers", {}).values()):
             close_quietly(consumer)
         if hasattr(self, "_committer"):
             self._committer.close()
