@@ -2,11 +2,11 @@
 
 Run: `make train-preach` (= `python -m pipelines.cli.train_preach`). Fits on the corpus' tuning parts (every
 part but `test`), writes pipelines/lexicons/preach_model.json (or --output), and prints
-leave-one-author-out (each former blind part scored by a model fit without it: the selection criterion), the
-parts' out-of-fold figures (seen while tuning: optimistic), per language and per style, then the blind `test`
-part's figures when its files (`<lang>-test5.jsonl`) are there. `--select` prints the leave-one-author-out grid
-the configuration was chosen by. `--check` writes nothing and fails when the shipped weights differ from a fresh
-fit (the JSON is reproducible).
+leave-one-author-out (each author's part scored by a model fit without it; the parts nobody read are the
+selection criterion), the parts' out-of-fold figures (seen while tuning: optimistic), per language and per style,
+then the blind `test` part's figures when its files (`<lang>-test5.jsonl`, `-test6.jsonl`) are there. `--select`
+prints the leave-one-author-out grid the configuration was chosen by. `--check` writes nothing and fails when the
+shipped weights differ from a fresh fit (the JSON is reproducible).
 """
 
 from __future__ import annotations

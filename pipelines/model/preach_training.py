@@ -8,9 +8,9 @@ leave-one-author-out: each part of AUTHOR_PARTS scored by the whole procedure ru
 which is what a new blind part measures; round-by-round feature patching after one part's misses gained little on
 the next. The probability threshold is chosen on out-of-fold probabilities of the fit texts (5
 folds, stratified, grouped by idea so no translation of a scored text is in its fold's fit, fixed seed). The split
-`test` (files `<lang>-test5.jsonl`, the fifth blind part) is never fit on nor used to choose anything: it is only
-scored. Fitting is deterministic (liblinear, fixed folds), so the same corpus and features always give the same
-JSON.
+`test` (`<lang>-test5.jsonl` and `-test6.jsonl`, blind parts 5 and 6) is never fit on nor used to choose
+anything: it is only scored. Fitting is deterministic (liblinear, fixed folds), so the same corpus and features
+always give the same JSON.
 
 Run: `make train-preach` (or `python -m pipelines.cli.train_preach --help`).
 """
