@@ -210,8 +210,9 @@ ACTING_FIELD = len(LANGUAGES)
 _UNPACK_FIELDS = struct.Struct(f"<{len(LANGUAGES)}H").unpack
 
 
-def concepts_of(token: str, lang: str) -> frozenset[str]:
-    """The concepts of one folded token read in `lang`: its stem, else the longest known root it starts with."""
+def concepts_of(token: str, lang: str, stem: str | None = None) -> frozenset[str]:
+    """The concepts of one folded token read in `lang`: its stem, else the longest known root it starts with.
+    `stem`: the token's stem in `lang` when the caller has it already (_read_token stems every token anyway)."""
     per_lang, anywhere, excluded = _vocabulary()
     found = anywhere.get(token)
     if found is not None:
@@ -219,7 +220,8 @@ def concepts_of(token: str, lang: str) -> frozenset[str]:
     if token in excluded.get(lang, ()):
         return _NONE
     table = per_lang[lang]
-    stem = _stemmer(lang).stemWord(token)
+    if stem is None:
+        stem = _stemmer(lang).stemWord(token)
     found = table.get(stem)
     if found is not None:
         return found
@@ -250,9 +252,9 @@ MAX_CACHED_TOKENS = 1 << 17
 
 
 def _read_token(token: str) -> Readings:
-    in_languages = tuple(concepts_of(token, lang) for lang in LANGUAGES)
-    readings = (*in_languages, frozenset().union(*in_languages))
     stems = (*(_stemmer(lang).stemWord(token) for lang in LANGUAGES), token)
+    in_languages = tuple(concepts_of(token, lang, stem) for lang, stem in zip(LANGUAGES, stems, strict=False))
+    readings = (*in_languages, frozenset().union(*in_languages))
     terms = tuple(sys.intern(TERM_PREFIX + stem) for stem in stems)  # interned: see preach_features._CONCEPT_FEATURE
     score = 0
     for index, lang in enumerate(LANGUAGES):
