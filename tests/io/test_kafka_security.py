@@ -351,6 +351,7 @@ def test_the_job_with_a_wrong_password_exits_with_one_line(secure_broker, secure
     assert done.returncode == 2, done.stderr[-2000:]
     assert elapsed < 15, elapsed
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "failed: " in lines[0], done.stderr[-2000:]
     assert lines == [
         f"error: Kafka at {secure_broker.sasl_ssl} (SASL_SSL, SCRAM-SHA-512 as 'alice'): authentication or TLS "
         "failed: " + lines[0].split("failed: ", 1)[1]

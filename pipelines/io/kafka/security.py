@@ -123,7 +123,13 @@ class KafkaSettings:
                 _readable(name, path)
 
     def client_config(self) -> dict[str, Any]:
-        """kafka-python keyword arguments shared by KafkaConsumer, KafkaProducer and KafkaAdminClient."""
+        """kafka-python keyword arguments shared by KafkaConsumer, KafkaProducer and KafkaAdminClient.
+
+        Every client of the product is built from here, so this is also where kafka-python's read-before-hang-up
+        fix is put in place (see kafka_python_fix: without it a refused password can read as "unreachable")."""
+        from pipelines.io.kafka import kafka_python_fix
+
+        kafka_python_fix.apply()
         config: dict[str, Any] = {"bootstrap_servers": self.bootstrap, "security_protocol": self.security_protocol}
         if self.tls:
             config["ssl_check_hostname"] = True
