@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -31,26 +30,18 @@ from tests.cli.jobs import fresh_topics, read_back
 from tests.conftest import LocalFlink
 from tests.flink.test_flink_job import CONFIG, MEDIUM, assert_equals_reference, job_command
 from tests.io.test_kafka_io import committed
+from tests.waiting import wait_for as wait
+
+T = TypeVar("T")
 
 # About 95k events over 8 days: the read takes longer than the job's first checkpoints, so the kill lands mid-read.
 LARGE = SimulationConfig(seed=5, gurus=8, fans=1500, days=8, posts_per_day=8, engagers_per_post=60)
 CHECKPOINT_MS = "2000"
 
-T = TypeVar("T")
-
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float, every_s: float = 1.0) -> T:
-    """`probe()` once it answers something truthy; AssertionError naming `what` after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            answer = probe()
-        except FlinkRestError:  # a job being deployed or restarted answers 500 for a moment
-            answer = None
-        if answer:
-            return answer
-        assert time.monotonic() < deadline, f"{what}: not within {timeout_s:.0f} s"
-        time.sleep(every_s)
+    """A wait on the cluster: a job being deployed or restarted answers 500 for a moment, which is "not yet"."""
+    return wait(what, probe, timeout_s, every_s, passing=(FlinkRestError,))
 
 
 def sorted_events(config: SimulationConfig) -> list[SocialEvent]:

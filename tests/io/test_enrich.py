@@ -14,6 +14,7 @@ from pipelines.bench.ingest import JetstreamReplay, synthetic_frames
 from pipelines.cli.ingest import main
 from pipelines.io.enrich import FollowersCache
 from pipelines.model.events import SocialEvent
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -54,20 +55,13 @@ def profile_api():
     server.server_close()
 
 
-def wait_for(predicate, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return predicate()
-
-
 def test_unknown_accounts_are_looked_up_in_batches_at_the_bounded_rate_then_served_from_the_cache(profile_api):
     url, calls = profile_api
     cache = FollowersCache(url, rate_per_s=10)
     try:
         dids = [f"did:plc:{n:04d}" for n in range(60)] + ["did:x:gone"]
         assert [cache.count(d) for d in dids] == [None] * len(dids)  # never waits
-        assert wait_for(lambda: cache.count(dids[59]) is not None)
+        wait_for("the last account of the batches counted", lambda: cache.count(dids[59]) is not None, 10, 0.05)
         assert all(cache.count(d) == followers_of(d) for d in dids[:60])
         assert cache.count("did:x:gone") is None
         assert [len(actors) for _, actors in calls][:3] == [25, 25, 11]
