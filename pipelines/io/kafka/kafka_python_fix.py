@@ -52,17 +52,18 @@ async def _read_from_sock(self: Any) -> None:
 
     while self._read and not self._closed:
         await self._net.wait_read(self._sock)
-        data, error = self._sock_recv()
+        data, hangup = self._sock_recv()
         if data and self._protocol is not None:
             self.last_read = time.monotonic()
             if self._protocol._sensors:
                 self._protocol._sensors.bytes_received.record(len(data))
             try:
                 self._protocol.data_received(data)
-            except errors.KafkaProtocolError as protocol_error:
-                error = error or protocol_error
-        if error:
+            except errors.KafkaProtocolError as error:
+                self.abort(error=error)
+                return
+        if hangup:
             if data:  # let the tasks that awaited this answer (a login's) run first: they close with its error
                 await self._net.sleep(0)
-            self.abort(error=error)
+            self.abort(error=hangup)
             return
