@@ -35,7 +35,7 @@ def new_producer(kafka: KafkaSettings | str) -> Any:
     """The events producer: every message acknowledged by all in-sync replicas, batched for throughput."""
     from kafka import KafkaProducer
 
-    return KafkaProducer(**KafkaSettings.of(kafka).client_config(), acks="all", linger_ms=20, batch_size=256 * 1024)
+    return KafkaSettings.of(kafka).client(KafkaProducer, acks="all", linger_ms=20, batch_size=256 * 1024)
 
 
 def send_event(producer: Any, topic: str, event: SocialEvent) -> None:

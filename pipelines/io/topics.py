@@ -24,8 +24,8 @@ def read_to_end(
     settings = KafkaSettings.of(kafka)
     bootstrap = settings.bootstrap
     try:
-        consumer = KafkaConsumer(
-            **settings.client_config(),
+        consumer = settings.client(
+            KafkaConsumer,
             group_id=None,
             enable_auto_commit=False,
             request_timeout_ms=30_000,

@@ -123,14 +123,11 @@ def serve(options: ExporterOptions, stop: threading.Event | None = None) -> Reci
     while not stop.is_set():
         try:
             if consumer is None:
-                consumer = KafkaConsumer(
-                    *reader.topics,
-                    **options.client.client_config(),
-                    group_id=options.group_id,
-                    auto_offset_reset="earliest",
-                    enable_auto_commit=True,
+                consumer = options.client.client(
+                    KafkaConsumer, group_id=options.group_id, auto_offset_reset="earliest", enable_auto_commit=True
                 )
-                admin = KafkaAdminClient(**options.client.client_config())
+                consumer.subscribe(list(reader.topics))
+                admin = options.client.client(KafkaAdminClient)
             for tp, messages in consumer.poll(timeout_ms=500, max_records=5000).items():
                 for message in messages:
                     reader.handle(tp.topic, message.value)

@@ -1,19 +1,23 @@
-"""The kafka-python fix: bytes the broker sent just before hanging up reach the protocol (a refused login's answer
-is such bytes). Deterministic: the peer writes and closes before the transport reads at all."""
+"""The kafka-python fixes: bytes the broker sent just before hanging up reach the protocol (a refused login's answer
+is such bytes; deterministic: the peer writes and closes before the transport reads at all), and a client that
+cannot bootstrap leaves no IO thread behind (against a loopback port nobody listens on)."""
 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import kafka.errors
 import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.future import Future
 from kafka.net.selector import NetworkSelector
 from kafka.net.transport import KafkaTCPTransport
 
 from pipelines.io.kafka import KafkaSettings
 from pipelines.io.kafka.kafka_python_fix import apply, needs_fix
+from tests.conftest import free_port
 
 
 class Recorder:
@@ -73,3 +77,17 @@ def test_the_fix_is_idempotent_and_only_for_the_versions_that_need_it() -> None:
 @pytest.mark.parametrize("version", ["3.0.12", "3.0.5rc1"])
 def test_prereleases_and_patches_parse(version: str) -> None:
     assert needs_fix(version)
+
+
+def kafka_threads() -> int:
+    return sum(thread.name.startswith("kafka-io-") for thread in threading.enumerate())
+
+
+@pytest.mark.parametrize("kind", [KafkaConsumer, KafkaAdminClient, KafkaProducer])
+def test_a_client_that_cannot_bootstrap_leaves_no_thread_behind(kind: type) -> None:
+    settings = KafkaSettings(f"127.0.0.1:{free_port()}")  # nobody listens there
+    before = kafka_threads()
+    for _ in range(3):  # as a retry loop does while the broker is away
+        with pytest.raises(kafka.errors.KafkaTimeoutError):
+            settings.client(kind, bootstrap_timeout_ms=300)
+    assert kafka_threads() == before

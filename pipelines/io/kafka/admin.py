@@ -55,8 +55,8 @@ def check_kafka(kafka: KafkaSettings, topics: list[str], timeout_s: float = CHEC
             attempt_ms = int(max(0.5, min(3.0, deadline - time.monotonic())) * 1000)
             admin = None
             try:
-                admin = KafkaAdminClient(
-                    **kafka.client_config(),
+                admin = kafka.client(
+                    KafkaAdminClient,
                     client_id="reciprocity-check",
                     bootstrap_timeout_ms=attempt_ms,
                     request_timeout_ms=max(attempt_ms, 5000),
@@ -157,7 +157,7 @@ class DiscoverPartitionsFn(beam.DoFn):
             "group_id": self._group_id,
             "enable_auto_commit": False,
         }
-        consumer = KafkaConsumer(**self._kafka.client_config(), **config)
+        consumer = self._kafka.client(KafkaConsumer, **config)
         try:
             partitions = sorted(consumer.partitions_for_topic(self._topic))
             if not partitions:

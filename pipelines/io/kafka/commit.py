@@ -72,7 +72,7 @@ class OffsetCommitter:
             "group_id": self._group_id,
             "enable_auto_commit": False,
         }
-        return KafkaConsumer(**self._kafka.client_config(), **config)
+        return self._kafka.client(KafkaConsumer, **config)
 
     def commit(self, offsets: dict[Any, int], metadata: str = "", forward_only: bool = True) -> None:
         """Commits {TopicPartition: offset}; with `forward_only`, skips offsets at or behind the last commit."""
@@ -258,7 +258,7 @@ def read_resume_point(
     before it); None when the group has no tail commit for the topic (a first start, or `position` commits)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(**kafka.client_config(), group_id=group_id, enable_auto_commit=False)
+    consumer = kafka.client(KafkaConsumer, group_id=group_id, enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         marks = []
@@ -281,7 +281,7 @@ def _read_all(kafka: KafkaSettings, topic: str, timeout_s: float) -> list[dict[s
 
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(**kafka.client_config(), group_id=None, enable_auto_commit=False)
+    consumer = kafka.client(KafkaConsumer, group_id=None, enable_auto_commit=False)
     records: list[dict[str, Any]] = []
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or set())]

@@ -1,22 +1,33 @@
-"""A fix for kafka-python 3.0.x (<= 3.0.12, the newest on PyPI): read the broker's last answer before its hang-up.
+"""Two fixes for kafka-python 3.0.x (3.0.12 is the newest on PyPI), each a bug that made a client misbehave here.
 
-Why: 3.0.x's transport drops the bytes it read in the same pass as the end of the stream. A broker that refuses
-a SASL login answers SaslAuthenticate with the error and closes the connection at once (after its
-connection.failed.authentication.delay.ms). When both reach the client before it reads, which is what happens on a
-busy machine, the client loses the answer and sees only "socket disconnected": a wrong password then reads as an
-unreachable broker (CI saw it: the start-time check said "unreachable" instead of "authentication failed"), and a
-running job waits it out instead of stopping. kafka-python's main branch already hands the bytes to the protocol
-before closing; this module does the same on the released versions that do not, and nothing on any other, and
-also lets the login's task read its answer before the hang-up is reported (the connection then fails with the
-broker's own error, SaslAuthenticationFailedError, not "socket disconnected").
+1. Read the broker's last answer before its hang-up (`apply`). 3.0.x's transport drops the bytes it read in the
+same pass as the end of the stream. A broker that refuses a SASL login answers SaslAuthenticate with the error and
+closes the connection at once (after its connection.failed.authentication.delay.ms). When both reach the client
+before it reads, which is what happens on a busy machine, the client loses the answer and sees only "socket
+disconnected": a wrong password then reads as an unreachable broker (CI saw it: the start-time check said
+"unreachable" instead of "authentication failed"), and a running job waits it out instead of stopping.
+kafka-python's main branch already hands the bytes to the protocol before closing; this does the same on the
+released versions that do not (and nothing on any other), and also lets the login's task read its answer before
+the hang-up is reported, so the connection fails with the broker's own error, SaslAuthenticationFailedError.
 
     apply()  # idempotent; KafkaSettings.client_config() calls it, so every client of the product has it
+
+2. Close what a client that failed to start had started (`build`). A consumer or an admin client starts its IO
+thread before it bootstraps and leaves it running when bootstrapping fails (measured: five failed KafkaConsumer()
+calls leave five threads). The job's partition discovery and sinks and the Prometheus exporter retry for as long
+as the broker is away, so each attempt would leave one more thread reconnecting forever.
+
+    build(KafkaConsumer, {**settings.client_config(), "group_id": None})  # what KafkaSettings.client does
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 _FIXED_ATTR = "_reciprocity_reads_before_hangup"
 
@@ -43,6 +54,27 @@ def apply() -> bool:
     KafkaTCPTransport._read_from_sock = _read_from_sock
     setattr(KafkaTCPTransport, _FIXED_ATTR, True)
     return True
+
+
+def build(kind: Callable[..., T], config: dict[str, Any]) -> T:
+    """`kind(**config)` (KafkaConsumer, KafkaProducer or KafkaAdminClient); when it raises, the network client it
+    had made (its IO thread, its connections) is closed before the error goes on."""
+    from kafka.net.compat import KafkaNetClient  # what the three clients make by default
+
+    made: list[Any] = []
+
+    def network_client(**configs: Any) -> Any:
+        client = KafkaNetClient(**configs)
+        made.append(client)
+        return client
+
+    try:
+        return kind(**{"kafka_client": network_client, **config})
+    except BaseException:
+        for client in made:
+            with contextlib.suppress(Exception):
+                client.close()
+        raise
 
 
 async def _read_from_sock(self: Any) -> None:

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("SCRAM-SHA-512", "PLAIN")
@@ -59,7 +62,7 @@ class Secret(str):
 
 @dataclass(frozen=True)
 class KafkaSettings:
-    """Bootstrap servers and security settings. `validate()` at start; `client_config()` when building a client."""
+    """Bootstrap servers and security settings. `validate()` at start; `client(KafkaConsumer, ...)` builds a client."""
 
     bootstrap: str
     security_protocol: str = "PLAINTEXT"
@@ -121,6 +124,13 @@ class KafkaSettings:
         for name, path in self._tls_options():
             if path:
                 _readable(name, path)
+
+    def client(self, kind: Callable[..., T], **extra: Any) -> T:
+        """A kafka-python client, `kind` (KafkaConsumer, KafkaProducer or KafkaAdminClient), with these settings and
+        `extra`; one that fails to start leaves no IO thread behind (kafka_python_fix.build)."""
+        from pipelines.io.kafka import kafka_python_fix
+
+        return kafka_python_fix.build(kind, {**self.client_config(), **extra})
 
     def client_config(self) -> dict[str, Any]:
         """kafka-python keyword arguments shared by KafkaConsumer, KafkaProducer and KafkaAdminClient.

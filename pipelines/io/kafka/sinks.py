@@ -63,7 +63,7 @@ class _ProduceFn(beam.DoFn):
             "bootstrap_timeout_ms": 5_000,
             **self._config,
         }
-        return KafkaProducer(**self._kafka.client_config(), **config)
+        return self._kafka.client(KafkaProducer, **config)
 
     def _ready_producer(self) -> Any:
         """The producer, created now if need be; waits out a broker that is down, up to `max_outage_s`."""

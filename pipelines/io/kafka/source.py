@@ -229,7 +229,7 @@ class ReadPartitionFn(beam.DoFn):
             "fetch_max_wait_ms": self._poll_timeout_ms,
             **self._config,
         }
-        consumer = KafkaConsumer(**self._kafka.client_config(), **config)
+        consumer = self._kafka.client(KafkaConsumer, **config)
         consumer.assign([tp])
         return consumer
 
