@@ -148,8 +148,8 @@ def serve(options: ExporterOptions, stop: threading.Event | None = None) -> Reci
                 close_quietly(client)  # closing a broken client may fail; it is dropped
             consumer = admin = None
             stop.wait(2.0)
-    if consumer is not None:
-        consumer.close()
+    for client in (consumer, admin):
+        close_quietly(client)  # the admin client too: each runs an IO thread until closed
     return metrics
 
 
