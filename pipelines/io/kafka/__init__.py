@@ -6,7 +6,7 @@ sinks.py     WriteToKafka / WriteDeadLettersToKafka: Avro single-object messages
 admin.py     check_kafka (start-time checks) and the partition discovery that opens the source
 security.py  KafkaSettings: the address and security settings every client of the product is built from
 common.py    which errors are waited out and which are fatal; backoff
-kafka_python_fix.py  kafka-python 3.0.x drops a broker's last answer before its hang-up: fixed on those versions
+kafka_python_fix.py  two kafka-python 3.0.x bugs: an answer lost with the hang-up, a thread left by a failed start
 
 read = pipeline | ReadSocialEventsFromKafka(KafkaSettings("127.0.0.1:9092"), "social-events", group_id="g")
 windows | WriteToKafka(settings, "account-windows", "AccountWindow")

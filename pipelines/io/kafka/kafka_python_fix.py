@@ -10,7 +10,7 @@ kafka-python's main branch already hands the bytes to the protocol before closin
 released versions that do not (and nothing on any other), and also lets the login's task read its answer before
 the hang-up is reported, so the connection fails with the broker's own error, SaslAuthenticationFailedError.
 
-    apply()  # idempotent; KafkaSettings.client_config() calls it, so every client of the product has it
+    apply()  # idempotent; build() calls it, so every client KafkaSettings.client makes has it
 
 2. Close what a client that failed to start had started (`build`). A consumer or an admin client starts its IO
 thread before it bootstraps and leaves it running when bootstrapping fails (measured: five failed KafkaConsumer()
@@ -29,8 +29,6 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_FIXED_ATTR = "_reciprocity_reads_before_hangup"
-
 
 def needs_fix(version: str) -> bool:
     """True for the kafka-python versions whose transport drops the bytes read with the end of the stream."""
@@ -47,19 +45,20 @@ def apply() -> bool:
     from kafka.net.transport import KafkaTCPTransport  # the SSL transport inherits its read loop
     from kafka.version import __version__
 
-    if getattr(KafkaTCPTransport, _FIXED_ATTR, False):
+    if KafkaTCPTransport._read_from_sock is _read_from_sock:
         return True
     if not needs_fix(__version__):
         return False
     KafkaTCPTransport._read_from_sock = _read_from_sock
-    setattr(KafkaTCPTransport, _FIXED_ATTR, True)
     return True
 
 
 def build(kind: Callable[..., T], config: dict[str, Any]) -> T:
     """`kind(**config)` (KafkaConsumer, KafkaProducer or KafkaAdminClient); when it raises, the network client it
-    had made (its IO thread, its connections) is closed before the error goes on."""
+    had made (its IO thread, its connections) is closed before the error goes on. The read fix is applied first."""
     from kafka.net.compat import KafkaNetClient  # what the three clients make by default
+
+    apply()
 
     made: list[Any] = []
 

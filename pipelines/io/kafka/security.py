@@ -127,19 +127,14 @@ class KafkaSettings:
 
     def client(self, kind: Callable[..., T], **extra: Any) -> T:
         """A kafka-python client, `kind` (KafkaConsumer, KafkaProducer or KafkaAdminClient), with these settings and
-        `extra`; one that fails to start leaves no IO thread behind (kafka_python_fix.build)."""
+        `extra`, with kafka_python_fix's two fixes: it reads a refused login's answer, and one that fails to start
+        leaves no IO thread behind."""
         from pipelines.io.kafka import kafka_python_fix
 
         return kafka_python_fix.build(kind, {**self.client_config(), **extra})
 
     def client_config(self) -> dict[str, Any]:
-        """kafka-python keyword arguments shared by KafkaConsumer, KafkaProducer and KafkaAdminClient.
-
-        Every client of the product is built from here, so this is also where kafka-python's read-before-hang-up
-        fix is put in place (see kafka_python_fix: without it a refused password can read as "unreachable")."""
-        from pipelines.io.kafka import kafka_python_fix
-
-        kafka_python_fix.apply()
+        """kafka-python keyword arguments shared by KafkaConsumer, KafkaProducer and KafkaAdminClient."""
         config: dict[str, Any] = {"bootstrap_servers": self.bootstrap, "security_protocol": self.security_protocol}
         if self.tls:
             config["ssl_check_hostname"] = True
